@@ -1,0 +1,210 @@
+"""The `ppolearn` command: train, eval, render, plot, presets.
+
+Every error the user can fix is printed as one line on stderr with a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from ppolearn.errors import PPOLearnError, TrainingInterrupted
+
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ppolearn", description="Train a policy with PPO-Clip to reach a target.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    train = sub.add_parser("train", help="train a policy (or resume a run)")
+    train.add_argument("--env", help="Gymnasium id, module:Env-v0 or module:ClassName")
+    train.add_argument("--config", metavar="FILE", help="YAML file of config keys (overrides the preset)")
+    train.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="override one config key (repeatable)",
+    )
+    train.add_argument("--total-timesteps", type=int, metavar="N")
+    train.add_argument("--seed", type=int, metavar="N")
+    train.add_argument("--num-envs", type=int, metavar="N")
+    train.add_argument("--run-dir", metavar="DIR", help="default: runs/<env>_s<seed>_<time>")
+    train.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its newest checkpoint")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    ev = sub.add_parser("eval", help="evaluate a trained run on the official environment")
+    ev.add_argument("run_dir", metavar="RUN_DIR")
+    ev.add_argument("--env", help="evaluate on another id with the same spaces")
+    ev.add_argument("--episodes", type=int, default=20, metavar="N")
+    ev.add_argument("--seed", type=int, default=10_000, metavar="N")
+    ev.add_argument("--stochastic", action="store_true", help="sample actions instead of the mean/argmax")
+    ev.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    render = sub.add_parser("render", help="write a GIF of the trained policy")
+    render.add_argument("run_dir", metavar="RUN_DIR")
+    render.add_argument("--out", metavar="FILE.gif", help="default: RUN_DIR/policy.gif")
+    render.add_argument("--episodes", type=int, default=1, metavar="N")
+    render.add_argument("--env", help="render on another id with the same spaces")
+
+    plot = sub.add_parser("plot", help="draw the learning curve from metrics.csv")
+    plot.add_argument("run_dir", metavar="RUN_DIR")
+    plot.add_argument("--out", metavar="FILE.png", help="default: RUN_DIR/learning_curve.png")
+
+    presets = sub.add_parser("presets", help="list the environments with tuned presets")
+    presets.add_argument("--show", metavar="ENV", help="print one preset's settings")
+    presets.add_argument("--fields", action="store_true", help="list every config key with its default")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except TrainingInterrupted as exc:
+        print(f"ppolearn: {exc}", file=sys.stderr)
+        run_dir = shlex.quote(str(getattr(args, "run_dir_used", "RUN_DIR")))
+        print(f"ppolearn: resume with: ppolearn train --resume {run_dir}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except PPOLearnError as exc:
+        print(f"ppolearn: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("ppolearn: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug, not the user's input: one line, the traceback on request
+        if os.environ.get("PPOLEARN_DEBUG"):
+            raise
+        print(
+            f"ppolearn: internal error: {type(exc).__name__}: {exc} (set PPOLEARN_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ppolearn import run
+
+    flags: Dict[str, Any] = {
+        "total_timesteps": args.total_timesteps,
+        "seed": args.seed,
+        "num_envs": args.num_envs,
+        "device": args.device,
+    }
+    if args.resume:
+        if args.env or args.config or args.overrides or args.num_envs or args.seed is not None:
+            raise PPOLearnError(
+                "--resume continues a run with its own config; only --total-timesteps, "
+                "--device and --quiet may be given with it"
+            )
+        args.run_dir_used = Path(args.resume)
+        result = run.resume(args.run_dir_used, args.total_timesteps, args.device or "auto", args.quiet)
+    else:
+        if not args.env:
+            raise PPOLearnError("train needs --env ENV (or --resume RUN_DIR)")
+        from ppolearn.config import parse_overrides
+
+        overrides = parse_overrides(args.overrides)
+        overrides.update({k: v for k, v in flags.items() if v is not None})
+        config = run.resolve_config(args.env, args.config, overrides)
+        args.run_dir_used = Path(args.run_dir) if args.run_dir else run.default_run_dir(args.env, config.seed)
+        result = run.train(args.env, config, args.run_dir_used, args.quiet)
+    print(f"run dir: {args.run_dir_used}")
+    print(_summary(result))
+    return 0
+
+
+def _load(run_dir: str, env: Optional[str] = None) -> Any:
+    from ppolearn.ppo import PPO
+    from ppolearn.run import model_path
+
+    model = PPO.load(model_path(run_dir), device="cpu")
+    if env:  # check the other id's spaces against the model's before running it
+        from ppolearn.envs import ActionSpec, ObsSpec, make_env
+
+        probe = make_env(env)
+        try:
+            obs_ok = ObsSpec.from_space(probe.observation_space).dim == model.obs_spec.dim
+            act = ActionSpec.from_space(probe.action_space)
+        finally:
+            probe.close()
+        if not obs_ok or (act.kind, act.dim) != (model.action_spec.kind, model.action_spec.dim):
+            raise PPOLearnError(
+                f"'{env}' has other observation or action spaces than '{model.env_id}' the model was trained on"
+            )
+    return model
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ppolearn.evaluation import evaluate_policy
+
+    if args.episodes <= 0:
+        raise PPOLearnError(f"--episodes={args.episodes} is not allowed: must be a positive integer")
+    model = _load(args.run_dir, args.env)
+    result = evaluate_policy(model, args.env, args.episodes, deterministic=not args.stochastic, seed=args.seed)
+    print(json.dumps(result) if args.json else _summary(result))
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from ppolearn.render import render_gif
+
+    if args.episodes <= 0:
+        raise PPOLearnError(f"--episodes={args.episodes} is not allowed: must be a positive integer")
+    model = _load(args.run_dir, args.env)
+    out = Path(args.out) if args.out else Path(args.run_dir) / "policy.gif"
+    print(render_gif(model, out, env=args.env, episodes=args.episodes))
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from ppolearn.plots import plot_learning_curve
+
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise PPOLearnError(f"run directory '{run_dir}' does not exist")
+    out = Path(args.out) if args.out else run_dir / "learning_curve.png"
+    print(plot_learning_curve(run_dir / "metrics.csv", out))
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from ppolearn.config import PPOConfig, list_presets, preset_path
+
+    if args.fields:
+        for key, value in PPOConfig().to_dict().items():
+            print(f"{key}: {value}")
+    elif args.show:
+        if not preset_path(args.show).exists():
+            raise PPOLearnError(f"no preset for '{args.show}'; presets exist for: {', '.join(list_presets())}")
+        print(preset_path(args.show).read_text().rstrip())
+    else:
+        for env_id in list_presets():
+            print(env_id)
+    return 0
+
+
+def _summary(result: Dict[str, Any]) -> str:
+    text = (
+        f"{result['env']}: mean return {result['mean_return']:.2f} +- {result['std_return']:.2f} over "
+        f"{result['episodes']} episodes (mean length {result['mean_length']:.1f})"
+    )
+    if result.get("success_rate") is not None:
+        text += f", success rate {result['success_rate']:.0%}"
+    return text
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "render": cmd_render, "plot": cmd_plot, "presets": cmd_presets}
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

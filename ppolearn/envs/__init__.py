@@ -1,0 +1,43 @@
+"""Environments: building them from what the user hands over, and the batched interface rollouts step."""
+
+from __future__ import annotations
+
+from typing import Optional, Union
+
+import torch
+
+from ppolearn.envs.make import EnvSpec, env_factory, env_id_of, make_env, preset_key
+from ppolearn.envs.spaces import ActionSpec, ObsSpec
+from ppolearn.envs.vector import GymVecEnv, StepResult, VecEnv
+
+__all__ = [
+    "ActionSpec",
+    "EnvSpec",
+    "GymVecEnv",
+    "ObsSpec",
+    "StepResult",
+    "VecEnv",
+    "env_factory",
+    "env_id_of",
+    "make_env",
+    "make_vec_env",
+    "preset_key",
+]
+
+
+def is_vec_env(env: object) -> bool:
+    """True for an object already speaking the batched-tensor protocol."""
+    return all(hasattr(env, a) for a in ("num_envs", "obs_spec", "action_spec", "step", "reset"))
+
+
+def make_vec_env(
+    env: Union[EnvSpec, VecEnv],
+    num_envs: int,
+    vectorization: str = "sync",
+    device: Union[str, torch.device] = "cpu",
+    env_kwargs: Optional[dict] = None,
+) -> VecEnv:
+    """A :class:`VecEnv` of ``num_envs`` copies of ``env`` (returned as is if it already is one)."""
+    if is_vec_env(env):
+        return env  # type: ignore[return-value]
+    return GymVecEnv(env, num_envs, vectorization, device, env_kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,168 @@
+"""The one interface the rollout loop steps: a batch of environments that speaks torch tensors.
+
+``rollout()`` never asks what kind of environment it has. :class:`GymVecEnv` adapts any Gymnasium
+environment through ``gymnasium.vector`` (sync or async); batched tensor environments implement the same
+:class:`VecEnv` protocol natively, so the same loop serves both, on CPU or GPU, in one process or in a
+remote worker.
+
+Episode ends follow Gymnasium 1.x ``SAME_STEP`` autoreset: ``obs`` after a step that ended an episode is
+already the first observation of the next one, and the ended episode's last observation is handed back in
+``final_obs`` so the learner can bootstrap truncated episodes from it.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Callable, List, NamedTuple, Optional, Protocol, Sequence
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from ppolearn.envs.make import EnvSpec, env_factory, env_id_of
+from ppolearn.envs.spaces import ActionSpec, ObsSpec
+from ppolearn.errors import EnvError
+
+
+class StepResult(NamedTuple):
+    """One step of every environment in the batch, as tensors of leading size num_envs."""
+
+    obs: torch.Tensor  # (N, obs_dim) float32: next observation, reset where an episode ended
+    reward: torch.Tensor  # (N,) float32
+    terminated: torch.Tensor  # (N,) bool: the MDP ended (no bootstrapping)
+    truncated: torch.Tensor  # (N,) bool: cut by a time limit (bootstrap from final_obs)
+    final_obs: torch.Tensor  # (N, obs_dim): last observation of the ended episode where done, else obs
+    episode_return: torch.Tensor  # (N,) float32: undiscounted return of the ended episode (where done)
+    episode_length: torch.Tensor  # (N,) int64: its length (where done)
+    episode_success: torch.Tensor  # (N,) float32: 1/0 from info["is_success"], NaN where none given
+
+
+class VecEnv(Protocol):
+    """A batch of environments stepped together (see module docstring for the episode-end contract)."""
+
+    num_envs: int
+    obs_spec: ObsSpec
+    action_spec: ActionSpec
+    env_id: str
+    device: torch.device
+
+    def reset(self, seed: Optional[int] = None) -> torch.Tensor: ...
+
+    def step(self, actions: torch.Tensor) -> StepResult: ...
+
+    def close(self) -> None: ...
+
+
+def _instance_factories(env: gym.Env, num_envs: int) -> List[Callable[[], gym.Env]]:
+    """The user's instance first, deep copies for the others (a factory avoids the copies)."""
+    copies = [env]
+    for _ in range(num_envs - 1):
+        try:
+            copies.append(copy.deepcopy(env))
+        except Exception as exc:
+            raise EnvError(
+                f"cannot copy the environment instance for num_envs={num_envs} ({exc}); pass a factory "
+                "such as `lambda: MyEnv()` or set num_envs=1"
+            ) from None
+    return [lambda e=e: e for e in copies]
+
+
+class GymVecEnv:
+    """Any Gymnasium environment, vectorised with ``gymnasium.vector`` and converted to tensors."""
+
+    def __init__(
+        self,
+        env: EnvSpec,
+        num_envs: int,
+        vectorization: str = "sync",
+        device: torch.device | str = "cpu",
+        env_kwargs: Optional[dict] = None,
+    ) -> None:
+        self.env_id = env_id_of(env)
+        self.num_envs = num_envs
+        self.device = torch.device(device)
+        if isinstance(env, gym.Env):
+            fns: Sequence[Callable[[], gym.Env]] = _instance_factories(env, num_envs)
+        else:
+            factory = env_factory(env)
+            kwargs = env_kwargs or {}
+            fns = [lambda: factory(**kwargs) for _ in range(num_envs)]
+        mode = gym.vector.AutoresetMode.SAME_STEP
+        if vectorization == "async":
+            self.envs: gym.vector.VectorEnv = gym.vector.AsyncVectorEnv(fns, autoreset_mode=mode)
+        else:
+            self.envs = gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
+        self.single_observation_space = self.envs.single_observation_space
+        self.single_action_space = self.envs.single_action_space
+        self.obs_spec = ObsSpec.from_space(self.single_observation_space)
+        self.action_spec = ActionSpec.from_space(self.single_action_space)
+        self._returns = np.zeros(num_envs, dtype=np.float64)
+        self._lengths = np.zeros(num_envs, dtype=np.int64)
+        self._steps = 0
+
+    def _tensor(self, array: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        return torch.as_tensor(array, dtype=dtype).to(self.device, non_blocking=True)
+
+    def reset(self, seed: Optional[int] = None) -> torch.Tensor:
+        try:
+            obs, _ = self.envs.reset(seed=seed)
+        except Exception as exc:
+            raise EnvError(f"environment '{self.env_id}' raised in reset(): {type(exc).__name__}: {exc}") from exc
+        if seed is not None:
+            self.envs.action_space.seed(seed)
+        self._returns[:] = 0
+        self._lengths[:] = 0
+        flat = self.obs_spec.flatten(obs, batched=True)
+        self._check_finite(flat, "observation")
+        return self._tensor(flat)
+
+    def step(self, actions: torch.Tensor) -> StepResult:
+        env_actions = self.action_spec.to_env(actions.detach().cpu().numpy(), batched=True)
+        try:
+            obs, reward, terminated, truncated, infos = self.envs.step(env_actions)
+        except Exception as exc:
+            raise EnvError(
+                f"environment '{self.env_id}' raised in step() at step {self._steps}: {type(exc).__name__}: {exc}"
+            ) from exc
+        self._steps += 1
+        flat = self.obs_spec.flatten(obs, batched=True)
+        reward = np.asarray(reward, dtype=np.float64)
+        self._check_finite(flat, "observation")
+        self._check_finite(reward, "reward")
+        done = np.logical_or(terminated, truncated)
+
+        self._returns += reward
+        self._lengths += 1
+        ep_return = self._returns.astype(np.float32)
+        ep_length = self._lengths.copy()
+        success = np.full(self.num_envs, np.nan, dtype=np.float32)
+        final_flat = flat
+        if done.any():
+            final_flat = flat.copy()
+            for i in np.flatnonzero(done):
+                final_flat[i] = self.obs_spec.flatten(infos["final_obs"][i])
+            final_info = infos.get("final_info", {})
+            if "is_success" in final_info:
+                mask = final_info.get("_is_success", np.ones(self.num_envs, dtype=bool))
+                success = np.where(mask, np.asarray(final_info["is_success"], dtype=np.float32), np.nan)
+            self._returns[done] = 0
+            self._lengths[done] = 0
+        return StepResult(
+            obs=self._tensor(flat),
+            reward=self._tensor(reward),
+            terminated=self._tensor(terminated, torch.bool),
+            truncated=self._tensor(truncated, torch.bool),
+            final_obs=self._tensor(final_flat),
+            episode_return=self._tensor(ep_return),
+            episode_length=self._tensor(ep_length, torch.int64),
+            episode_success=self._tensor(success.astype(np.float32)),
+        )
+
+    def _check_finite(self, array: np.ndarray, what: str) -> None:
+        if not np.isfinite(array).all():
+            raise EnvError(
+                f"environment '{self.env_id}' returned a non-finite {what} (NaN or inf) at step {self._steps}"
+            )
+
+    def close(self) -> None:
+        self.envs.close()

@@ -1,0 +1,146 @@
+"""The actor (policy) and critic (value function), separate networks as in the tutorial.
+
+Log-probabilities and entropies are written out in closed form rather than through
+``torch.distributions``: the same numbers (a test checks them against torch.distributions) without the
+per-call object construction and argument validation, which cost more than the tiny MLPs themselves.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import List, Optional, Tuple
+
+import torch
+from torch import nn
+
+from ppolearn.envs.spaces import ActionSpec
+
+_ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def mlp(
+    in_dim: int, hidden: List[int], out_dim: int, activation: str, ortho_init: bool, out_gain: float
+) -> nn.Sequential:
+    """Hidden layers with the activation, then a linear head; orthogonal init when asked (why: it keeps
+    activations well-scaled at the start, and the small head gain starts the policy near-uniform)."""
+    layers: List[nn.Module] = []
+    sizes = [in_dim] + list(hidden)
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [_init(nn.Linear(a, b), math.sqrt(2), ortho_init), _ACTIVATIONS[activation]()]
+    layers.append(_init(nn.Linear(sizes[-1], out_dim), out_gain, ortho_init))
+    return nn.Sequential(*layers)
+
+
+def _init(layer: nn.Linear, gain: float, ortho_init: bool) -> nn.Linear:
+    if ortho_init:
+        nn.init.orthogonal_(layer.weight, gain)
+        nn.init.zeros_(layer.bias)
+    return layer
+
+
+class Critic(nn.Module):
+    """V(s): the value network fitted by MSE regression onto the returns."""
+
+    def __init__(self, obs_dim: int, hidden: List[int], activation: str = "tanh", ortho_init: bool = True) -> None:
+        super().__init__()
+        self.net = mlp(obs_dim, hidden, 1, activation, ortho_init, out_gain=1.0)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs).squeeze(-1)
+
+
+class Actor(nn.Module):
+    """Common interface of both policies: sample for rollouts, evaluate for updates, mode for deployment."""
+
+    def sample(
+        self, obs: torch.Tensor, generator: Optional[torch.Generator] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """An action drawn from pi(.|obs) and its log-probability (the tutorial's get_action)."""
+        raise NotImplementedError
+
+    def evaluate(self, obs: torch.Tensor, actions: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """log pi(actions|obs) under the current parameters, and the policy's entropy."""
+        raise NotImplementedError
+
+    def mode(self, obs: torch.Tensor) -> torch.Tensor:
+        """The most likely action: what a deterministic evaluation runs."""
+        raise NotImplementedError
+
+
+class GaussianActor(Actor):
+    """Diagonal Gaussian over Box actions; a learnable state-independent log-std (as in SB3 and CleanRL)."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        action_dim: int,
+        hidden: List[int],
+        activation: str = "tanh",
+        ortho_init: bool = True,
+        log_std_init: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.mean_net = mlp(obs_dim, hidden, action_dim, activation, ortho_init, out_gain=0.01)
+        self.log_std = nn.Parameter(torch.full((action_dim,), float(log_std_init)))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.mean_net(obs)
+
+    def sample(
+        self, obs: torch.Tensor, generator: Optional[torch.Generator] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        mean = self.mean_net(obs)
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        action = mean + noise * self.log_std.exp()
+        # log N(a; mean, std) summed over action dims, with (a - mean) / std = noise
+        log_prob = (-0.5 * noise.pow(2) - self.log_std - _LOG_SQRT_2PI).sum(-1)
+        return action, log_prob
+
+    def evaluate(self, obs: torch.Tensor, actions: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        mean = self.mean_net(obs)
+        z = (actions - mean) * torch.exp(-self.log_std)
+        log_prob = (-0.5 * z.pow(2) - self.log_std - _LOG_SQRT_2PI).sum(-1)
+        entropy = (0.5 + _LOG_SQRT_2PI + self.log_std).sum().expand(obs.shape[0])
+        return log_prob, entropy
+
+    def mode(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.mean_net(obs)
+
+
+class CategoricalActor(Actor):
+    """Categorical over Discrete actions, parameterised by logits."""
+
+    def __init__(
+        self, obs_dim: int, n_actions: int, hidden: List[int], activation: str = "tanh", ortho_init: bool = True
+    ) -> None:
+        super().__init__()
+        self.logits_net = mlp(obs_dim, hidden, n_actions, activation, ortho_init, out_gain=0.01)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.logits_net(obs)
+
+    def sample(
+        self, obs: torch.Tensor, generator: Optional[torch.Generator] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        log_p = torch.log_softmax(self.logits_net(obs), dim=-1)
+        action = torch.multinomial(log_p.exp(), 1, generator=generator).squeeze(-1)
+        return action, log_p.gather(-1, action.unsqueeze(-1)).squeeze(-1)
+
+    def evaluate(self, obs: torch.Tensor, actions: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        log_p = torch.log_softmax(self.logits_net(obs), dim=-1)
+        log_prob = log_p.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+        entropy = -(log_p.exp() * log_p).sum(-1)
+        return log_prob, entropy
+
+    def mode(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.logits_net(obs).argmax(-1)
+
+
+def build_actor(
+    obs_dim: int, action: ActionSpec, hidden: List[int], activation: str, ortho_init: bool, log_std_init: float
+) -> Actor:
+    """Gaussian for Box actions, Categorical for Discrete."""
+    if action.is_discrete:
+        return CategoricalActor(obs_dim, action.dim, hidden, activation, ortho_init)
+    return GaussianActor(obs_dim, action.dim, hidden, activation, ortho_init, log_std_init)

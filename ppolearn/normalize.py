@@ -1,0 +1,80 @@
+"""Running statistics for observation normalisation and reward scaling, saved with the model.
+
+Why: observations of different scales (angles next to velocities) slow learning, and reward scales vary by
+orders of magnitude between tasks; dividing rewards by the running std of the *discounted return* (not of
+the reward) keeps value targets near unit scale, as Stable-Baselines3's VecNormalize does.
+"""
+
+from __future__ import annotations
+
+from typing import Dict
+
+import torch
+
+
+class RunningMeanStd:
+    """Mean and variance over every sample seen so far, updated batch by batch (Chan et al.'s combination,
+    exact for any split of the data, which is also how statistics from several workers are merged)."""
+
+    def __init__(self, shape: tuple = (), device: torch.device | str = "cpu", epsilon: float = 1e-4) -> None:
+        self.mean = torch.zeros(shape, dtype=torch.float64, device=device)
+        self.var = torch.ones(shape, dtype=torch.float64, device=device)
+        self.count = torch.tensor(epsilon, dtype=torch.float64, device=device)
+
+    def update(self, batch: torch.Tensor) -> None:
+        batch = batch.to(torch.float64).reshape(-1, *self.mean.shape)
+        self.combine(batch.mean(0), batch.var(0, unbiased=False), batch.shape[0])
+
+    def combine(self, mean: torch.Tensor, var: torch.Tensor, count: float | torch.Tensor) -> None:
+        """Fold in the statistics of another set of samples."""
+        total = self.count + count
+        delta = mean - self.mean
+        self.mean = self.mean + delta * count / total
+        m2 = self.var * self.count + var * count + delta.pow(2) * self.count * count / total
+        self.var = m2 / total
+        self.count = total
+
+    def state_dict(self) -> Dict[str, torch.Tensor]:
+        return {"mean": self.mean.clone(), "var": self.var.clone(), "count": self.count.clone()}
+
+    def load_state_dict(self, state: Dict[str, torch.Tensor]) -> None:
+        device = self.mean.device
+        self.mean, self.var, self.count = (state[k].to(device, torch.float64) for k in ("mean", "var", "count"))
+
+
+class ObsNormalizer:
+    """(obs - mean) / std, clipped; statistics update only while training."""
+
+    def __init__(self, dim: int, clip: float, enabled: bool, device: torch.device | str = "cpu") -> None:
+        self.enabled = enabled
+        self.clip = clip
+        self.rms = RunningMeanStd((dim,), device)
+
+    def __call__(self, obs: torch.Tensor, update: bool = False) -> torch.Tensor:
+        if not self.enabled:
+            return obs
+        if update:
+            self.rms.update(obs)
+        std = torch.sqrt(self.rms.var + 1e-8)
+        return ((obs - self.rms.mean) / std).clamp(-self.clip, self.clip).to(obs.dtype)
+
+
+class RewardScaler:
+    """reward / std(discounted return), clipped; keeps one running discounted return per environment."""
+
+    def __init__(
+        self, num_envs: int, gamma: float, clip: float, enabled: bool, device: torch.device | str = "cpu"
+    ) -> None:
+        self.enabled = enabled
+        self.gamma = gamma
+        self.clip = clip
+        self.rms = RunningMeanStd((), device)
+        self.returns = torch.zeros(num_envs, dtype=torch.float64, device=device)
+
+    def __call__(self, reward: torch.Tensor, done: torch.Tensor) -> torch.Tensor:
+        if not self.enabled:
+            return reward
+        self.returns = self.returns * self.gamma + reward.to(torch.float64)
+        self.rms.update(self.returns)
+        self.returns = self.returns.masked_fill(done, 0.0)  # a new episode starts its own return
+        return (reward / torch.sqrt(self.rms.var + 1e-8)).clamp(-self.clip, self.clip).to(reward.dtype)

@@ -1,0 +1,506 @@
+"""PPO-Clip, following the tutorial's flow: __init__ sets hyperparameters and builds the actor and critic,
+then learn() loops rollout() -> returns and advantages -> update().
+
+The PPO-Clip pseudocode, step by step (docs/algorithm.md explains each):
+    1. initial policy and value parameters      PPO.__init__ (build_actor, Critic)
+    3. collect trajectories with pi_k           PPO.rollout() -> rollout.rollout()
+    4. rewards-to-go R_t                        RolloutBuffer.batch() -> returns.compute_gae (compute_rtgs at lambda=1)
+    5. advantages from the current V_k          the same call (GAE(lambda))
+    6. maximise the PPO-Clip objective (Adam)   PPO.update() -> clipped_surrogate_loss
+    7. fit V by MSE regression                  PPO.update() -> value_loss
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple, Union
+
+import numpy as np
+import torch
+
+from ppolearn.checkpoint import (
+    FORMAT,
+    FORMAT_VERSION,
+    atomic_save,
+    checkpoint_path,
+    list_checkpoints,
+    prune_checkpoints,
+    safe_load,
+)
+from ppolearn.config import PPOConfig, build_config, load_preset
+from ppolearn.envs import ActionSpec, EnvSpec, ObsSpec, VecEnv, env_id_of, make_vec_env, preset_key
+from ppolearn.errors import (
+    CheckpointError,
+    ConfigError,
+    EnvError,
+    PPOLearnError,
+    TrainingDiverged,
+    TrainingInterrupted,
+)
+from ppolearn.logger import RunLogger
+from ppolearn.networks import Critic, build_actor
+from ppolearn.normalize import ObsNormalizer, RewardScaler
+from ppolearn.rollout import EpisodeStats, RolloutBatch, RolloutBuffer, rollout
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> CUDA when present, else CPU; asking for CUDA on a machine without it is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={name!r} requested but CUDA is not available on this machine; use cpu or auto")
+    return torch.device(name)
+
+
+def clipped_surrogate_loss(
+    log_probs: torch.Tensor, old_log_probs: torch.Tensor, advantages: torch.Tensor, clip_range: float
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The PPO-Clip objective, negated for gradient descent, and the ratios it used.
+
+    L = E[min(r A, clip(r, 1-eps, 1+eps) A)], r = pi(a|s) / pi_old(a|s): the min removes any incentive to
+    move r outside [1-eps, 1+eps], keeping the new policy close to the old one.
+    """
+    ratios = torch.exp(log_probs - old_log_probs)
+    surr1 = ratios * advantages
+    surr2 = torch.clamp(ratios, 1 - clip_range, 1 + clip_range) * advantages
+    return -torch.min(surr1, surr2).mean(), ratios
+
+
+def value_loss(
+    values: torch.Tensor, old_values: torch.Tensor, rtgs: torch.Tensor, clip_range_vf: Optional[float]
+) -> torch.Tensor:
+    """MSE of V(s) onto the returns; optionally the pessimistic max with a clipped value update."""
+    if clip_range_vf is None:
+        return 0.5 * (values - rtgs).pow(2).mean()
+    clipped = old_values + torch.clamp(values - old_values, -clip_range_vf, clip_range_vf)
+    return 0.5 * torch.max((values - rtgs).pow(2), (clipped - rtgs).pow(2)).mean()
+
+
+class PPO:
+    """Proximal Policy Optimization with the clipped objective.
+
+    ``env`` is a Gymnasium id (``"Pendulum-v1"``, ``"my_pkg:Reach-v0"``), an entry point
+    (``"my_pkg.envs:ReachEnv"``), an ``Env`` instance, a factory callable, or a batched :class:`VecEnv`.
+    Hyperparameters come from the preset for the id (if any), then ``config``, then keyword overrides
+    (``PPO("Pendulum-v1", seed=0, learning_rate=1e-3)``).
+    """
+
+    def __init__(
+        self,
+        env: Union[EnvSpec, VecEnv],
+        config: Union[PPOConfig, Dict[str, Any], None] = None,
+        *,
+        run_dir: Union[str, Path, None] = None,
+        verbose: int = 1,
+        **overrides: Any,
+    ) -> None:
+        self.env_id = getattr(env, "env_id", None) or env_id_of(env)  # type: ignore[arg-type]
+        self.config = self._init_hyperparameters(self.env_id, config, overrides)
+        self.device = resolve_device(self.config.device)
+        if self.config.torch_threads > 0:
+            torch.set_num_threads(self.config.torch_threads)
+        self.env: Optional[VecEnv] = make_vec_env(env, self.config.num_envs, self.config.vec_env, self.device)
+        if self.env.num_envs != self.config.num_envs:  # a ready VecEnv decides its own size
+            self.config = self.config.replace(num_envs=self.env.num_envs)
+        self._build(self.env.obs_spec, self.env.action_spec)
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.verbose = verbose
+
+    @staticmethod
+    def _init_hyperparameters(
+        env_id: str, config: Union[PPOConfig, Dict[str, Any], None], overrides: Dict[str, Any]
+    ) -> PPOConfig:
+        """Preset for the environment id, then the given config, then keyword overrides (validated)."""
+        if isinstance(config, PPOConfig):
+            return build_config(config.to_dict(), overrides)
+        return build_config(load_preset(preset_key(env_id)), config, overrides)
+
+    def _build(self, obs_spec: ObsSpec, action_spec: ActionSpec) -> None:
+        """Create the actor, critic, optimiser, normalisers and the random generator (step 1)."""
+        cfg = self.config
+        self.obs_spec, self.action_spec = obs_spec, action_spec
+        with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's global RNG
+            torch.manual_seed(cfg.seed)
+            self.actor = build_actor(
+                obs_spec.dim, action_spec, cfg.net_arch, cfg.activation, cfg.ortho_init, cfg.log_std_init
+            ).to(self.device)
+            self.critic = Critic(obs_spec.dim, cfg.net_arch, cfg.activation, cfg.ortho_init).to(self.device)
+        # One Adam over both networks: Adam is per-parameter, so this is the tutorial's actor_optim and
+        # critic_optim at one learning rate; only the global grad-norm clip couples them. eps 1e-5 as SB3.
+        self.optimizer = torch.optim.Adam(
+            list(self.actor.parameters()) + list(self.critic.parameters()),
+            lr=cfg.learning_rate,
+            eps=1e-5,
+            foreach=True,
+        )
+        self.obs_norm = ObsNormalizer(obs_spec.dim, cfg.clip_obs, cfg.normalize_obs, self.device)
+        self.reward_scaler = RewardScaler(cfg.num_envs, cfg.gamma, cfg.clip_reward, cfg.normalize_reward, self.device)
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(cfg.seed)
+        self.buffer: Optional[RolloutBuffer] = None
+        self.num_timesteps = 0
+        self.num_updates = 0
+        self.elapsed_s = 0.0  # training seconds over the whole run, resumes included
+        self._next_obs: Optional[torch.Tensor] = None
+        self._recent: EpisodeStats = EpisodeStats.empty()
+
+    # --- the tutorial's building blocks ----------------------------------------------------------------
+
+    def get_action(self, obs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Sample an action for a batch of (normalised) observations, with its log-probability."""
+        with torch.no_grad():
+            return self.actor.sample(obs, self.generator)
+
+    def evaluate(self, batch_obs: torch.Tensor, batch_acts: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """V(s), log pi(a|s) and entropy under the current networks (the tutorial's evaluate())."""
+        log_probs, entropy = self.actor.evaluate(batch_obs, batch_acts)
+        return self.critic(batch_obs), log_probs, entropy
+
+    def rollout(self) -> EpisodeStats:
+        """Collect n_steps from every environment with the current policy into the buffer."""
+        if self.env is None:
+            raise EnvError("this model has no environment to train on; pass env= to PPO.load()")
+        if self.buffer is None:
+            discrete = self.action_spec.is_discrete
+            self.buffer = RolloutBuffer(
+                self.config.n_steps, self.env.num_envs, self.obs_spec.dim, self.action_spec.dim, discrete, self.device
+            )
+        if self._next_obs is None:
+            self._next_obs = self.env.reset(seed=self.config.seed + self.num_updates)
+        self._next_obs, episodes = rollout(
+            self.actor,
+            self.critic,
+            self.env,
+            self.buffer,
+            self._next_obs,
+            self.obs_norm,
+            self.reward_scaler,
+            self.config.gamma,
+            self.generator,
+        )
+        return episodes
+
+    def update(self, batch: RolloutBatch) -> Dict[str, float]:
+        """n_epochs of minibatch Adam on the PPO-Clip objective (actor) and MSE (critic)."""
+        cfg = self.config
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        # sums of actor loss, critic loss, entropy, approx KL, clip fraction over minibatches (no per-step sync)
+        totals = torch.zeros(5, device=self.device)
+        n_minibatches, epochs_run, stop = 0, 0, False
+        for _epoch in range(cfg.n_epochs):
+            order = torch.randperm(len(batch), generator=self.generator, device=self.device)  # reshuffle each epoch
+            for start in range(0, len(batch), cfg.batch_size):
+                idx = order[start : start + cfg.batch_size]
+                values, log_probs, entropy = self.evaluate(batch.obs[idx], batch.acts[idx])
+                advantages = batch.advantages[idx]
+                if cfg.normalize_advantage and len(idx) > 1:  # per-minibatch: unit scale whatever the reward
+                    advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+                actor_loss, ratios = clipped_surrogate_loss(log_probs, batch.log_probs[idx], advantages, cfg.clip_range)
+                critic_loss = value_loss(values, batch.values[idx], batch.rtgs[idx], cfg.clip_range_vf)
+                entropy_mean = entropy.mean()
+                with torch.no_grad():
+                    log_ratio = log_probs - batch.log_probs[idx]
+                    approx_kl = ((ratios - 1) - log_ratio).mean()  # unbiased, low-variance KL estimator (k3)
+                    clip_frac = ((ratios - 1).abs() > cfg.clip_range).float().mean()
+                if cfg.target_kl is not None and approx_kl.item() > 1.5 * cfg.target_kl:
+                    stop = True  # the policy moved too far from pi_old: skip this step and the rest
+                    break
+                loss = actor_loss - cfg.ent_coef * entropy_mean + cfg.vf_coef * critic_loss
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm, foreach=True)  # global norm clip
+                self.optimizer.step()
+                totals += torch.stack(
+                    [actor_loss.detach(), critic_loss.detach(), entropy_mean.detach(), approx_kl, clip_frac]
+                )
+                n_minibatches += 1
+            epochs_run += 1
+            if stop:
+                break
+        means = (totals / max(n_minibatches, 1)).tolist()
+        var_rtgs = batch.rtgs.var()
+        explained_var = (1 - (batch.rtgs - batch.values).var() / var_rtgs).item() if var_rtgs > 0 else float("nan")
+        return {
+            "actor_loss": means[0],
+            "critic_loss": means[1],
+            "entropy": means[2],
+            "approx_kl": means[3],
+            "clip_fraction": means[4],
+            "explained_variance": explained_var,
+            "learning_rate": self.optimizer.param_groups[0]["lr"],
+            "epochs": float(epochs_run),
+        }
+
+    # --- the training loop ------------------------------------------------------------------------------
+
+    def learn(
+        self,
+        total_timesteps: Optional[int] = None,
+        reset_num_timesteps: bool = True,
+        progress_bar: Optional[bool] = None,
+    ) -> PPO:
+        """Train for ``total_timesteps`` environment steps (default: config.total_timesteps).
+
+        As in Stable-Baselines3, ``reset_num_timesteps=False`` continues the step count (and the
+        environments) of a previous call or a resumed checkpoint instead of starting from zero.
+        """
+        cfg = self.config
+        steps = cfg.total_timesteps if total_timesteps is None else int(total_timesteps)
+        if steps <= 0:
+            raise ConfigError(f"total_timesteps={steps} is not allowed: must be a positive integer")
+        if reset_num_timesteps:
+            self.num_timesteps, self.num_updates, self.elapsed_s, self._next_obs = 0, 0, 0.0, None
+        target = self.num_timesteps + steps
+        show = self.verbose > 0 if progress_bar is None else progress_bar
+        logger = RunLogger(self.run_dir, target, self.num_timesteps, show)
+        try:
+            with _StopOnSignal(enabled=self.run_dir is not None) as stop:
+                while self.num_timesteps < target:
+                    self._train_one_iteration(target, logger)
+                    if stop.requested:
+                        path = self.save_checkpoint()
+                        raise TrainingInterrupted(
+                            f"stopped by {stop.requested} at step {self.num_timesteps}; checkpoint saved to {path}",
+                            self.num_timesteps,
+                        )
+                    if (
+                        self.run_dir is not None
+                        and cfg.checkpoint_every
+                        and self.num_updates % cfg.checkpoint_every == 0
+                    ):
+                        self.save_checkpoint()
+        except EnvError as exc:
+            if self.run_dir is not None:  # the weights are those of the last full update: keep them
+                path = self.save_checkpoint()
+                raise EnvError(f"{exc} (checkpoint at step {self.num_timesteps} saved: {path})") from exc
+            raise
+        except FloatingPointError as exc:  # the weights may be NaN now: never save them over a good file
+            found = list_checkpoints(self.run_dir / "checkpoints") if self.run_dir is not None else []
+            kept = f"; last good checkpoint kept: {found[-1]}" if found else ""
+            raise TrainingDiverged(f"{exc}{kept}") from None
+        finally:
+            logger.close()
+        if self.run_dir is not None:
+            self.save_checkpoint()
+        return self
+
+    def _train_one_iteration(self, target: int, logger: RunLogger) -> None:
+        cfg = self.config
+        start = time.perf_counter()
+        if cfg.anneal_lr:  # linear decay to 0 at the end of this learn() call's target
+            self.optimizer.param_groups[0]["lr"] = cfg.learning_rate * (1 - self.num_timesteps / target)
+        episodes = self.rollout()  # step 3: trajectories D_k from pi_k
+        batch = self.buffer.batch(cfg.gamma, cfg.gae_lambda)  # steps 4-5: returns and advantages
+        stats = self.update(batch)  # steps 6-7
+        if not all(np.isfinite(stats[k]) for k in ("actor_loss", "critic_loss")):
+            raise FloatingPointError(f"non-finite loss at update {self.num_updates + 1}; stopping")
+        self.num_timesteps += cfg.rollout_size
+        self.num_updates += 1
+        seconds = time.perf_counter() - start
+        self.elapsed_s += seconds
+        self._recent = _keep_recent(self._recent, episodes, 100)
+        logger.log(
+            {
+                "step": self.num_timesteps,
+                "time_s": self.elapsed_s,
+                **self.recent_episode_metrics(),
+                "episodes": len(episodes.returns),
+                **stats,
+                "sps": cfg.rollout_size / seconds,
+            }
+        )
+
+    def recent_episode_metrics(self) -> Dict[str, float]:
+        """Mean return, length and success over the last 100 finished training episodes."""
+        r = self._recent
+        if len(r.returns) == 0:
+            return {"mean_return": float("nan"), "mean_length": float("nan"), "success_rate": float("nan")}
+        known = r.successes[~torch.isnan(r.successes)]
+        return {
+            "mean_return": r.returns.mean().item(),
+            "mean_length": r.lengths.float().mean().item(),
+            "success_rate": known.mean().item() if len(known) else float("nan"),
+        }
+
+    # --- using a trained policy -------------------------------------------------------------------------
+
+    def predict(
+        self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True
+    ) -> Tuple[np.ndarray, None]:
+        """The action for one observation (or a batch), as the environment takes it; SB3's signature."""
+        batched = _is_batched(observation, self.obs_spec)
+        flat = self.obs_spec.flatten(observation, batched=True)
+        obs = self.obs_norm(torch.as_tensor(flat, device=self.device))
+        with torch.no_grad():
+            action = self.actor.mode(obs) if deterministic else self.actor.sample(obs, self.generator)[0]
+        env_action = self.action_spec.to_env(action.cpu().numpy(), batched=True)
+        return (env_action if batched else env_action[0]), None
+
+    # --- saving and loading -----------------------------------------------------------------------------
+
+    def _state(self, with_training_state: bool) -> Dict[str, Any]:
+        state: Dict[str, Any] = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "kind": "model",
+            "env_id": self.env_id,
+            "config": self.config.to_dict(),
+            "obs_spec": self.obs_spec.to_dict(),
+            "action_spec": self.action_spec.to_dict(),
+            "actor": self.actor.state_dict(),
+            "critic": self.critic.state_dict(),
+            "obs_rms": self.obs_norm.rms.state_dict(),
+            "ret_rms": self.reward_scaler.rms.state_dict(),
+            "num_timesteps": self.num_timesteps,
+        }
+        if with_training_state:
+            state.update(
+                {
+                    "kind": "checkpoint",
+                    "optimizer": self.optimizer.state_dict(),
+                    "generator": self.generator.get_state(),
+                    "num_updates": self.num_updates,
+                    "elapsed_s": self.elapsed_s,
+                    "reward_returns": self.reward_scaler.returns.clone(),
+                    "recent": {
+                        "returns": self._recent.returns,
+                        "lengths": self._recent.lengths,
+                        "successes": self._recent.successes,
+                    },
+                }
+            )
+        return state
+
+    def save(self, path: Union[str, Path]) -> Path:
+        """Write the policy, critic, normaliser statistics and config to one safe-to-load file."""
+        return atomic_save(self._state(with_training_state=False), path)
+
+    def save_checkpoint(self) -> Path:
+        """Write a resumable checkpoint (adds optimiser, RNG and counters) into run_dir/checkpoints."""
+        if self.run_dir is None:
+            raise PPOLearnError("save_checkpoint needs a run_dir")
+        directory = self.run_dir / "checkpoints"
+        path = atomic_save(self._state(with_training_state=True), checkpoint_path(directory, self.num_timesteps))
+        prune_checkpoints(directory, self.config.keep_checkpoints)
+        return path
+
+    @classmethod
+    def load(
+        cls,
+        path: Union[str, Path],
+        env: Union[EnvSpec, VecEnv, None] = None,
+        device: str = "auto",
+        run_dir: Union[str, Path, None] = None,
+        verbose: int = 1,
+        **overrides: Any,
+    ) -> PPO:
+        """A model from ``save()`` or a checkpoint; without ``env`` it can predict but not train."""
+        data = safe_load(path, map_location="cpu")
+        try:
+            config = build_config(data["config"], {"device": device}, overrides)
+            obs_spec = ObsSpec(**data["obs_spec"])
+            action_spec = ActionSpec(**data["action_spec"])
+        except (KeyError, TypeError) as exc:
+            raise CheckpointError(f"'{path}' is missing or has malformed fields ({exc})") from None
+        model = cls.__new__(cls)
+        model.env_id, model.config, model.run_dir, model.verbose = data["env_id"], config, None, verbose
+        model.device = resolve_device(config.device)
+        if config.torch_threads > 0:
+            torch.set_num_threads(config.torch_threads)
+        model.env = None
+        if env is not None:
+            model.env = make_vec_env(env, config.num_envs, config.vec_env, model.device)
+            _check_same_spaces(path, obs_spec, action_spec, model.env)
+            if model.env.num_envs != config.num_envs:
+                model.config = config = config.replace(num_envs=model.env.num_envs)
+        model._build(obs_spec, action_spec)
+        model.run_dir = Path(run_dir) if run_dir is not None else None
+        model._load_state(data, path)
+        return model
+
+    def _load_state(self, data: Dict[str, Any], path: Union[str, Path]) -> None:
+        try:
+            self.actor.load_state_dict(data["actor"])
+            self.critic.load_state_dict(data["critic"])
+            self.obs_norm.rms.load_state_dict(data["obs_rms"])
+            self.reward_scaler.rms.load_state_dict(data["ret_rms"])
+            self.num_timesteps = int(data["num_timesteps"])
+            if data.get("kind") == "checkpoint":
+                self.optimizer.load_state_dict(data["optimizer"])
+                self.generator.set_state(data["generator"])
+                self.num_updates = int(data["num_updates"])
+                self.elapsed_s = float(data["elapsed_s"])
+                if data["reward_returns"].shape == self.reward_scaler.returns.shape:
+                    self.reward_scaler.returns = data["reward_returns"].to(self.device, torch.float64)
+                recent = data["recent"]
+                self._recent = EpisodeStats(recent["returns"], recent["lengths"], recent["successes"])
+        except (KeyError, RuntimeError, ValueError) as exc:
+            first = str(exc).splitlines()[0][:200]
+            raise CheckpointError(f"'{path}' does not match this model ({first})") from None
+
+    @classmethod
+    def latest_checkpoint(cls, run_dir: Union[str, Path]) -> Path:
+        found = list_checkpoints(Path(run_dir) / "checkpoints")
+        if not found:
+            raise CheckpointError(f"no checkpoint in '{run_dir}/checkpoints' to resume from")
+        return found[-1]
+
+    def close(self) -> None:
+        if self.env is not None:
+            self.env.close()
+
+
+def _check_same_spaces(path: Union[str, Path], obs_spec: ObsSpec, action_spec: ActionSpec, env: VecEnv) -> None:
+    if env.obs_spec.dim != obs_spec.dim or env.obs_spec.keys != obs_spec.keys:
+        raise CheckpointError(
+            f"'{path}' was trained on observations of size {obs_spec.dim}; environment '{env.env_id}' gives "
+            f"{env.obs_spec.dim}"
+        )
+    if (env.action_spec.kind, env.action_spec.dim) != (action_spec.kind, action_spec.dim):
+        raise CheckpointError(
+            f"'{path}' was trained on {action_spec.kind} actions of size {action_spec.dim}; environment "
+            f"'{env.env_id}' takes {env.action_spec.kind} actions of size {env.action_spec.dim}"
+        )
+
+
+def _is_batched(observation: Any, spec: ObsSpec) -> bool:
+    if spec.keys is not None:
+        first = np.asarray(observation[spec.keys[0]])
+        return first.ndim > len(spec.shapes[0])
+    return np.asarray(observation).ndim > len(spec.shapes[0])
+
+
+def _keep_recent(old: EpisodeStats, new: EpisodeStats, n: int) -> EpisodeStats:
+    return EpisodeStats(
+        torch.cat([old.returns, new.returns])[-n:],
+        torch.cat([old.lengths, new.lengths])[-n:],
+        torch.cat([old.successes, new.successes])[-n:],
+    )
+
+
+class _StopOnSignal:
+    """First SIGINT/SIGTERM: finish the current iteration, then checkpoint and stop. Second: stop now
+    (checkpoint files are replaced atomically, so the last good one survives)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.requested: Optional[str] = None
+        self._previous: Dict[int, Any] = {}
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if self.requested is not None:
+            raise KeyboardInterrupt
+        self.requested = signal.Signals(signum).name
+
+    def __enter__(self) -> _StopOnSignal:
+        if self.enabled:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)

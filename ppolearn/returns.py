@@ -1,0 +1,50 @@
+"""Rewards-to-go and Generalised Advantage Estimation over a whole rollout at once.
+
+Tensors are time-major, shape (n_steps, num_envs): the loop runs backwards over time only, each step
+covering every environment. ``dones[t]`` is true when the episode ended at step t (terminated or
+truncated); truncated steps already carry gamma * V(final observation) in their reward, so both
+functions treat every done as the end of the sum.
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch
+
+
+def compute_rtgs(rewards: torch.Tensor, dones: torch.Tensor, gamma: float) -> torch.Tensor:
+    """The tutorial's discounted rewards-to-go: R_t = r_t + gamma * R_{t+1} within each episode, with no
+    bootstrapping past the end of the rollout (so equal to GAE with lambda = 1 and last value 0, plus V)."""
+    rtgs = torch.zeros_like(rewards)
+    running = torch.zeros_like(rewards[0])
+    not_done = 1.0 - dones.to(rewards.dtype)
+    for t in reversed(range(rewards.shape[0])):
+        running = rewards[t] + gamma * not_done[t] * running
+        rtgs[t] = running
+    return rtgs
+
+
+def compute_gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    dones: torch.Tensor,
+    last_value: torch.Tensor,
+    gamma: float,
+    gae_lambda: float,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """GAE(lambda) advantages and the returns (advantages + values) the critic regresses onto.
+
+    delta_t = r_t + gamma * V(s_{t+1}) * (1 - done_t) - V(s_t)
+    A_t = delta_t + gamma * lambda * (1 - done_t) * A_{t+1}
+    ``last_value`` is V of the observation after the rollout's last step (bootstrap for unfinished episodes).
+    """
+    advantages = torch.zeros_like(rewards)
+    not_done = 1.0 - dones.to(rewards.dtype)
+    next_values = torch.cat([values[1:], last_value.unsqueeze(0)], dim=0)
+    deltas = rewards + gamma * next_values * not_done - values
+    running = torch.zeros_like(rewards[0])
+    for t in reversed(range(rewards.shape[0])):
+        running = deltas[t] + gamma * gae_lambda * not_done[t] * running
+        advantages[t] = running
+    return advantages, advantages + values

@@ -1,0 +1,111 @@
+"""A run directory and the whole `ppolearn train` job: configure, train, save, plot, evaluate.
+
+Layout of a run directory:
+    config.yaml          the resolved configuration (with the env id)
+    model.pt             the final model (PPO.load)
+    checkpoints/         step_<N>.pt, the last keep_checkpoints of them (resume from the newest)
+    metrics.csv          one row per update
+    tb/                  TensorBoard events
+    learning_curve.png   drawn from metrics.csv
+    eval.json            deterministic evaluation on the official environment after training
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional, Union
+
+import yaml
+
+from ppolearn.checkpoint import list_checkpoints, safe_load
+from ppolearn.config import PPOConfig, build_config, load_preset, load_yaml
+from ppolearn.envs import preset_key
+from ppolearn.errors import PPOLearnError
+from ppolearn.evaluation import evaluate_policy
+from ppolearn.plots import plot_learning_curve
+from ppolearn.ppo import PPO
+
+MODEL_FILE = "model.pt"
+CONFIG_FILE = "config.yaml"
+
+
+def default_run_dir(env_id: str, seed: int) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in env_id)
+    return Path("runs") / f"{safe}_s{seed}_{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def prepare_run_dir(path: Path) -> Path:
+    """Create the directory and prove it is writable now, not after an hour of training."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write_test"
+        with probe.open("wb") as fh:
+            fh.write(b"\0" * 65536)  # a few KB: a full disk fails here
+        probe.unlink()
+    except OSError as exc:
+        raise PPOLearnError(f"run directory '{path}' is not writable: {exc.strerror or exc}") from None
+    return path
+
+
+def resolve_config(env_id: str, config_file: Optional[str], overrides: Dict[str, Any]) -> PPOConfig:
+    """Preset for the id, then the YAML file, then --set and flag overrides."""
+    file_values = load_yaml(config_file) if config_file else {}
+    file_values.pop("env", None)  # a run's own config.yaml names its env; the CLI's --env decides
+    return build_config(load_preset(preset_key(env_id)), file_values, overrides)
+
+
+def model_path(run_dir: Union[str, Path]) -> Path:
+    """The final model, or the newest checkpoint of an unfinished run."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise PPOLearnError(f"run directory '{run_dir}' does not exist")
+    if (run_dir / MODEL_FILE).is_file():
+        return run_dir / MODEL_FILE
+    found = list_checkpoints(run_dir / "checkpoints")
+    if found:
+        return found[-1]
+    raise PPOLearnError(f"'{run_dir}' holds neither {MODEL_FILE} nor a checkpoint")
+
+
+def write_config(run_dir: Path, env_id: str, config: PPOConfig) -> None:
+    text = yaml.safe_dump({"env": env_id, **config.to_dict()}, sort_keys=False)
+    (run_dir / CONFIG_FILE).write_text(text)
+
+
+def train(env_id: str, config: PPOConfig, run_dir: Path, quiet: bool = False) -> Dict[str, Any]:
+    """Train a new run to config.total_timesteps, then write model, learning curve and eval.json."""
+    prepare_run_dir(run_dir)
+    model = PPO(env_id, config, run_dir=run_dir, verbose=0 if quiet else 1)
+    write_config(run_dir, env_id, model.config)
+    return _train_and_finish(model, run_dir, reset=True)
+
+
+def resume(
+    run_dir: Path, total_timesteps: Optional[int] = None, device: str = "auto", quiet: bool = False
+) -> Dict[str, Any]:
+    """Continue a run from its newest checkpoint (weights, optimiser, normalisers, RNG, counters)."""
+    checkpoint = PPO.latest_checkpoint(run_dir)
+    prepare_run_dir(run_dir)
+    overrides = {"total_timesteps": total_timesteps} if total_timesteps is not None else {}
+    env_id = str(safe_load(checkpoint)["env_id"])
+    model = PPO.load(checkpoint, env=env_id, device=device, run_dir=run_dir, verbose=0 if quiet else 1, **overrides)
+    write_config(run_dir, env_id, model.config)
+    return _train_and_finish(model, run_dir, reset=False)
+
+
+def _train_and_finish(model: PPO, run_dir: Path, reset: bool) -> Dict[str, Any]:
+    try:
+        remaining = model.config.total_timesteps - model.num_timesteps
+        if remaining > 0:
+            model.learn(remaining, reset_num_timesteps=reset)
+        model.save(run_dir / MODEL_FILE)
+    finally:
+        model.close()
+    plot_learning_curve(run_dir / "metrics.csv", run_dir / "learning_curve.png", title=model.env_id)
+    result = evaluate_policy(model, model.env_id, episodes=model.config.eval_episodes)
+    result["num_timesteps"] = model.num_timesteps
+    result["train_time_s"] = round(model.elapsed_s, 2)
+    (run_dir / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
