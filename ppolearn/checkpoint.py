@@ -18,11 +18,27 @@ from typing import Any, Dict, List, Union
 
 import torch
 
-from ppolearn.errors import CheckpointError
+from ppolearn.errors import CheckpointError, PPOLearnError
 
 FORMAT = "ppolearn"
 FORMAT_VERSION = 1
 _CKPT_NAME = re.compile(r"^step_(\d+)\.pt$")
+
+
+def prepare_run_dir(path: Union[str, Path]) -> Path:
+    """Create the directory and prove it is writable now, not after an hour of training."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write_test"
+        with probe.open("wb") as fh:
+            fh.write(b"\0" * 65536)  # a full disk fails here rather than at the first checkpoint
+            fh.flush()
+            os.fsync(fh.fileno())
+        probe.unlink()
+    except OSError as exc:
+        raise PPOLearnError(f"run directory '{path}' is not writable: {exc.strerror or exc}") from None
+    return path
 
 
 def atomic_save(obj: Dict[str, Any], path: Union[str, Path]) -> Path:
@@ -61,13 +77,14 @@ def safe_load(path: Union[str, Path], map_location: Union[str, torch.device] = "
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no model or checkpoint file at '{path}'")
+    if not zipfile.is_zipfile(path):  # torch.save always writes a zip archive; never unpickle anything else
+        raise CheckpointError(f"'{path}' is corrupt, truncated or not a ppolearn file")
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
             f"refusing to load '{path}': it holds objects other than tensors and plain data, which could run "
-            f"code ({first[:160]})"
+            f"code ({_offending_global(str(exc))})"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
         raise CheckpointError(f"'{path}' is corrupt or truncated ({type(exc).__name__})") from None
@@ -76,6 +93,12 @@ def safe_load(path: Union[str, Path], map_location: Union[str, torch.device] = "
     if data.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"'{path}' was written by a newer ppolearn (format {data['format_version']})")
     return data
+
+
+def _offending_global(message: str) -> str:
+    """'GLOBAL io.open' out of torch's long refusal message, where it names one."""
+    found = re.search(r"GLOBAL [\w.]+", message)
+    return f"it asks for {found.group(0)}" if found else "weights_only refused it"
 
 
 def checkpoint_path(directory: Path, step: int) -> Path:

@@ -27,6 +27,7 @@ from ppolearn.checkpoint import (
     atomic_save,
     checkpoint_path,
     list_checkpoints,
+    prepare_run_dir,
     prune_checkpoints,
     safe_load,
 )
@@ -106,7 +107,7 @@ class PPO:
         if self.env.num_envs != self.config.num_envs:  # a ready VecEnv decides its own size
             self.config = self.config.replace(num_envs=self.env.num_envs)
         self._build(self.env.obs_spec, self.env.action_spec)
-        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.run_dir = prepare_run_dir(run_dir) if run_dir is not None else None
         self.verbose = verbose
 
     @staticmethod
@@ -417,7 +418,7 @@ class PPO:
             if model.env.num_envs != config.num_envs:
                 model.config = config = config.replace(num_envs=model.env.num_envs)
         model._build(obs_spec, action_spec)
-        model.run_dir = Path(run_dir) if run_dir is not None else None
+        model.run_dir = prepare_run_dir(run_dir) if run_dir is not None else None
         model._load_state(data, path)
         return model
 

@@ -19,7 +19,7 @@ from typing import Any, Dict, Optional, Union
 
 import yaml
 
-from ppolearn.checkpoint import list_checkpoints, safe_load
+from ppolearn.checkpoint import list_checkpoints, prepare_run_dir, safe_load
 from ppolearn.config import PPOConfig, build_config, load_preset, load_yaml
 from ppolearn.envs import preset_key
 from ppolearn.errors import PPOLearnError
@@ -34,19 +34,6 @@ CONFIG_FILE = "config.yaml"
 def default_run_dir(env_id: str, seed: int) -> Path:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in env_id)
     return Path("runs") / f"{safe}_s{seed}_{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def prepare_run_dir(path: Path) -> Path:
-    """Create the directory and prove it is writable now, not after an hour of training."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write_test"
-        with probe.open("wb") as fh:
-            fh.write(b"\0" * 65536)  # a few KB: a full disk fails here
-        probe.unlink()
-    except OSError as exc:
-        raise PPOLearnError(f"run directory '{path}' is not writable: {exc.strerror or exc}") from None
-    return path
 
 
 def resolve_config(env_id: str, config_file: Optional[str], overrides: Dict[str, Any]) -> PPOConfig:

@@ -58,8 +58,8 @@ class ObsSpec:
             return arr.reshape(-1, self.dim) if batched else arr.reshape(self.dim)
         if not isinstance(obs, dict):
             raise EnvError(f"expected a dict observation with keys {self.keys}, got {type(obs).__name__}")
-        lead = (-1,) if batched else ()
-        parts = [np.asarray(obs[k], dtype=np.float32).reshape(*lead, -1) for k in self.keys]
+        parts = [np.asarray(obs[k], dtype=np.float32) for k in self.keys]
+        parts = [p.reshape(p.shape[0], -1) if batched else p.reshape(-1) for p in parts]
         return np.concatenate(parts, axis=-1)
 
     def to_dict(self) -> Dict[str, Any]:

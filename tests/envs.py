@@ -1,0 +1,101 @@
+"""Small hand-made environments for tests: every number they produce is known in advance."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+
+class FixedEpisodeEnv(gym.Env):
+    """Constant observation, reward 1 per step; after `length` steps the episode terminates (MDP end) or is
+    truncated (time limit), as chosen."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, length: int = 3, truncate: bool = False) -> None:
+        self.length, self.truncate = length, truncate
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([1.0, 0.0], np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        ended = self.t >= self.length
+        obs = np.array([1.0, self.t / 10], np.float32)
+        return obs, 1.0, ended and not self.truncate, ended and self.truncate, {"is_success": ended}
+
+
+class GoalDictEnv(gym.Env):
+    """A 1-D goal-conditioned task with Dict observations: move `achieved_goal` onto `desired_goal`."""
+
+    def __init__(self) -> None:
+        box = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
+        self.observation_space = gym.spaces.Dict({"desired_goal": box, "observation": box, "achieved_goal": box})
+        self.action_space = gym.spaces.Discrete(3)
+        self.pos = self.goal = 0.0
+        self.t = 0
+
+    def _obs(self):
+        p = np.array([self.pos], np.float32)
+        return {"observation": p, "achieved_goal": p.copy(), "desired_goal": np.array([self.goal], np.float32)}
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.pos, self.goal, self.t = 0.0, float(self.np_random.choice([-1.0, 1.0])), 0
+        return self._obs(), {}
+
+    def step(self, action):
+        self.pos = float(np.clip(self.pos + 0.25 * (int(action) - 1), -2, 2))
+        self.t += 1
+        reached = abs(self.pos - self.goal) < 1e-6
+        return self._obs(), -abs(self.pos - self.goal), reached, self.t >= 20, {"is_success": reached}
+
+
+class TupleObsEnv(gym.Env):
+    observation_space = gym.spaces.Tuple((gym.spaces.Discrete(2), gym.spaces.Discrete(2)))
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        return (0, 0), {}
+
+    def step(self, action):
+        return (0, 0), 0.0, True, False, {}
+
+
+class MultiDiscreteActionEnv(gym.Env):
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.MultiDiscrete([2, 3])
+
+    def reset(self, *, seed=None, options=None):
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(2, np.float32), 0.0, True, False, {}
+
+
+class ExplodingEnv(FixedEpisodeEnv):
+    """Raises inside step() after `at` steps: a crash in the user's environment."""
+
+    def __init__(self, at: int = 50) -> None:
+        super().__init__(length=5)
+        self.at, self.calls = at, 0
+
+    def step(self, action):
+        self.calls += 1
+        if self.calls > self.at:
+            raise RuntimeError("simulator exploded")
+        return super().step(action)
+
+
+class NaNEnv(FixedEpisodeEnv):
+    def step(self, action):
+        obs, r, term, trunc, info = super().step(action)
+        return obs, float("nan"), term, trunc, info
+
+
+gym.register("ppolearn_tests/GoalDict-v0", entry_point=GoalDictEnv, max_episode_steps=20)

@@ -1,0 +1,67 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from torch.distributions import Categorical, Independent, Normal
+
+from ppolearn.envs.spaces import ActionSpec
+from ppolearn.networks import CategoricalActor, Critic, GaussianActor, build_actor
+
+
+def test_gaussian_log_prob_and_entropy_match_torch_distributions():
+    torch.manual_seed(0)
+    actor = GaussianActor(4, 3, [16], log_std_init=-0.5)
+    with torch.no_grad():
+        actor.log_std.copy_(torch.tensor([-0.5, 0.1, 0.7]))
+    obs = torch.randn(32, 4)
+    g = torch.Generator().manual_seed(0)
+    actions, sample_log_prob = actor.sample(obs, g)
+    dist = Independent(Normal(actor(obs), actor.log_std.exp()), 1)
+    log_prob, entropy = actor.evaluate(obs, actions)
+    assert torch.allclose(log_prob, dist.log_prob(actions), atol=1e-5)
+    assert torch.allclose(sample_log_prob, dist.log_prob(actions), atol=1e-5)
+    assert torch.allclose(entropy, dist.entropy(), atol=1e-5)
+
+
+def test_categorical_log_prob_and_entropy_match_torch_distributions():
+    torch.manual_seed(0)
+    actor = CategoricalActor(4, 5, [16], ortho_init=False)  # non-tiny logits
+    obs = torch.randn(64, 4)
+    actions, sample_log_prob = actor.sample(obs, torch.Generator().manual_seed(0))
+    dist = Categorical(logits=actor(obs))
+    log_prob, entropy = actor.evaluate(obs, actions)
+    assert torch.allclose(log_prob, dist.log_prob(actions), atol=1e-5)
+    assert torch.allclose(sample_log_prob, dist.log_prob(actions), atol=1e-5)
+    assert torch.allclose(entropy, dist.entropy(), atol=1e-5)
+    assert torch.equal(actor.mode(obs), dist.probs.argmax(-1))
+
+
+def test_categorical_samples_follow_the_probabilities():
+    actor = CategoricalActor(1, 3, [4])
+    with torch.no_grad():
+        for p in actor.parameters():
+            p.zero_()
+        actor.logits_net[-1].bias.copy_(torch.log(torch.tensor([0.2, 0.3, 0.5])))
+    actions, _ = actor.sample(torch.zeros(20000, 1), torch.Generator().manual_seed(0))
+    freq = torch.bincount(actions, minlength=3).float() / 20000
+    assert torch.allclose(freq, torch.tensor([0.2, 0.3, 0.5]), atol=0.015)
+
+
+def test_orthogonal_init_gains():
+    torch.manual_seed(0)
+    actor = GaussianActor(8, 2, [64, 64])
+    critic = Critic(8, [64, 64])
+    head = actor.mean_net[-1].weight
+    # an orthogonal matrix scaled by the gain has singular values equal to the gain
+    assert torch.allclose(torch.linalg.svdvals(head), torch.full((2,), 0.01), atol=1e-6)
+    assert torch.allclose(torch.linalg.svdvals(critic.net[-1].weight), torch.ones(1), atol=1e-6)
+    hidden = torch.linalg.svdvals(actor.mean_net[0].weight)
+    assert torch.allclose(hidden, torch.full_like(hidden, np.sqrt(2)), atol=1e-5)
+    assert torch.count_nonzero(actor.mean_net[0].bias) == 0
+
+
+@pytest.mark.parametrize(
+    "space,cls", [(gym.spaces.Box(-1, 1, (2,)), GaussianActor), (gym.spaces.Discrete(4), CategoricalActor)]
+)
+def test_build_actor_by_space(space, cls):
+    assert isinstance(build_actor(3, ActionSpec.from_space(space), [8], "tanh", True, 0.0), cls)
