@@ -103,7 +103,13 @@ class PPO:
         self.device = resolve_device(self.config.device)
         if self.config.torch_threads > 0:
             torch.set_num_threads(self.config.torch_threads)
-        self.env: Optional[VecEnv] = make_vec_env(env, self.config.num_envs, self.config.vec_env, self.device)
+        self.env: Optional[VecEnv] = make_vec_env(
+            env,
+            self.config.num_envs,
+            self.config.vec_env,
+            self.device,
+            sanitize_nonfinite=self.config.sanitize_nonfinite,
+        )
         if self.env.num_envs != self.config.num_envs:  # a ready VecEnv decides its own size
             self.config = self.config.replace(num_envs=self.env.num_envs)
         self._build(self.env.obs_spec, self.env.action_spec)
@@ -222,8 +228,9 @@ class PPO:
             if stop:
                 break
         means = (totals / max(n_minibatches, 1)).tolist()
-        var_rtgs = batch.rtgs.var()
-        explained_var = (1 - (batch.rtgs - batch.values).var() / var_rtgs).item() if var_rtgs > 0 else float("nan")
+        explained_var = float("nan")  # 1 - Var(R - V) / Var(R): how much of the returns the critic predicted
+        if len(batch) > 1 and batch.rtgs.var() > 0:
+            explained_var = (1 - (batch.rtgs - batch.values).var() / batch.rtgs.var()).item()
         return {
             "actor_loss": means[0],
             "critic_loss": means[1],
@@ -365,7 +372,7 @@ class PPO:
                     "generator": self.generator.get_state(),
                     "num_updates": self.num_updates,
                     "elapsed_s": self.elapsed_s,
-                    "reward_returns": self.reward_scaler.returns.clone(),
+                    "env": self._env_state(),
                     "recent": {
                         "returns": self._recent.returns,
                         "lengths": self._recent.lengths,
@@ -374,6 +381,17 @@ class PPO:
                 }
             )
         return state
+
+    def _env_state(self) -> Optional[Dict[str, Any]]:
+        """Where the environments are mid-episode, for envs that can say so as tensors (batched envs);
+        Gymnasium envs cannot, so a resumed run starts their episodes afresh."""
+        if self._next_obs is None or not hasattr(self.env, "state_dict"):
+            return None
+        return {
+            "state": self.env.state_dict(),
+            "next_obs": self._next_obs.cpu(),
+            "reward_returns": self.reward_scaler.returns.cpu(),
+        }
 
     def save(self, path: Union[str, Path]) -> Path:
         """Write the policy, critic, normaliser statistics and config to one safe-to-load file."""
@@ -413,7 +431,9 @@ class PPO:
             torch.set_num_threads(config.torch_threads)
         model.env = None
         if env is not None:
-            model.env = make_vec_env(env, config.num_envs, config.vec_env, model.device)
+            model.env = make_vec_env(
+                env, config.num_envs, config.vec_env, model.device, sanitize_nonfinite=config.sanitize_nonfinite
+            )
             _check_same_spaces(path, obs_spec, action_spec, model.env)
             if model.env.num_envs != config.num_envs:
                 model.config = config = config.replace(num_envs=model.env.num_envs)
@@ -434,8 +454,11 @@ class PPO:
                 self.generator.set_state(data["generator"])
                 self.num_updates = int(data["num_updates"])
                 self.elapsed_s = float(data["elapsed_s"])
-                if data["reward_returns"].shape == self.reward_scaler.returns.shape:
-                    self.reward_scaler.returns = data["reward_returns"].to(self.device, torch.float64)
+                env_state = data.get("env")
+                if env_state is not None and self.env is not None and hasattr(self.env, "load_state_dict"):
+                    self.env.load_state_dict(env_state["state"])
+                    self._next_obs = env_state["next_obs"].to(self.device)
+                    self.reward_scaler.returns = env_state["reward_returns"].to(self.device, torch.float64)
                 recent = data["recent"]
                 self._recent = EpisodeStats(recent["returns"], recent["lengths"], recent["successes"])
         except (KeyError, RuntimeError, ValueError) as exc:
