@@ -261,7 +261,8 @@ class PPO:
             raise ConfigError(f"total_timesteps={steps} is not allowed: must be a positive integer")
         if reset_num_timesteps:
             self.num_timesteps, self.num_updates, self.elapsed_s, self._next_obs = 0, 0, 0.0, None
-        target = self.num_timesteps + steps
+        rollouts = -(-steps // cfg.rollout_size)  # whole rollouts: at least `steps` steps
+        target = self.num_timesteps + rollouts * cfg.rollout_size
         show = self.verbose > 0 if progress_bar is None else progress_bar
         logger = RunLogger(self.run_dir, target, self.num_timesteps, show)
         try:
