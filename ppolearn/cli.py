@@ -9,7 +9,9 @@ import argparse
 import json
 import os
 import shlex
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Dict, List, NoReturn, Optional
 
@@ -77,8 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        return _run(args)
+    except KeyboardInterrupt:  # a further Ctrl-C while reporting the first one
+        return EXIT_INTERRUPTED
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
         return COMMANDS[args.command](args)
     except TrainingInterrupted as exc:
+        _ignore_further_signals()
         print(f"ppolearn: {exc}", file=sys.stderr)
         run_dir = shlex.quote(str(getattr(args, "run_dir_used", "RUN_DIR")))
         print(f"ppolearn: resume with: ppolearn train --resume {run_dir}", file=sys.stderr)
@@ -87,6 +97,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"ppolearn: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
+        _ignore_further_signals()
         print("ppolearn: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # a bug, not the user's input: one line, the traceback on request
@@ -97,6 +108,13 @@ def main(argv: Optional[List[str]] = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+def _ignore_further_signals() -> None:
+    """The process is exiting after an interrupt: more Ctrl-C must not print tracebacks from shutdown."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ The PPO-Clip pseudocode, step by step (docs/algorithm.md explains each):
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -249,11 +250,14 @@ class PPO:
         total_timesteps: Optional[int] = None,
         reset_num_timesteps: bool = True,
         progress_bar: Optional[bool] = None,
+        stop_on_signal: bool = False,
     ) -> PPO:
         """Train for ``total_timesteps`` environment steps (default: config.total_timesteps).
 
         As in Stable-Baselines3, ``reset_num_timesteps=False`` continues the step count (and the
         environments) of a previous call or a resumed checkpoint instead of starting from zero.
+        With ``stop_on_signal`` (what `ppolearn train` uses; needs a run_dir), SIGINT/SIGTERM finish the
+        iteration, save a checkpoint and raise TrainingInterrupted; a second signal ends the process.
         """
         cfg = self.config
         steps = cfg.total_timesteps if total_timesteps is None else int(total_timesteps)
@@ -266,7 +270,7 @@ class PPO:
         show = self.verbose > 0 if progress_bar is None else progress_bar
         logger = RunLogger(self.run_dir, target, self.num_timesteps, show)
         try:
-            with _StopOnSignal(enabled=self.run_dir is not None) as stop:
+            with _StopOnSignal(enabled=stop_on_signal and self.run_dir is not None) as stop:
                 while self.num_timesteps < target:
                     self._train_one_iteration(target, logger)
                     if stop.requested:
@@ -507,8 +511,8 @@ def _keep_recent(old: EpisodeStats, new: EpisodeStats, n: int) -> EpisodeStats:
 
 
 class _StopOnSignal:
-    """First SIGINT/SIGTERM: finish the current iteration, then checkpoint and stop. Second: stop now
-    (checkpoint files are replaced atomically, so the last good one survives)."""
+    """First SIGINT/SIGTERM: finish the current iteration, checkpoint and stop. Second: end the process at
+    once (checkpoints are replaced atomically, so the last good one survives)."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled and threading.current_thread() is threading.main_thread()
@@ -516,9 +520,15 @@ class _StopOnSignal:
         self._previous: Dict[int, Any] = {}
 
     def _handle(self, signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
         if self.requested is not None:
-            raise KeyboardInterrupt
-        self.requested = signal.Signals(signum).name
+            # not an exception: one raised here could land inside any library call, holding its locks
+            os.write(2, f"\nppolearn: second {name}: exiting now; the last checkpoint is intact\n".encode())
+            os._exit(130)
+        self.requested = name
+        os.write(
+            2, f"\nppolearn: {name}: finishing this iteration, then saving a checkpoint (again: quit now)\n".encode()
+        )
 
     def __enter__(self) -> _StopOnSignal:
         if self.enabled:
