@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import gymnasium as gym
 import numpy as np
 
@@ -99,3 +101,11 @@ class NaNEnv(FixedEpisodeEnv):
 
 
 gym.register("ppolearn_tests/GoalDict-v0", entry_point=GoalDictEnv, max_episode_steps=20)
+
+
+class SlowFixedEpisodeEnv(FixedEpisodeEnv):
+    """FixedEpisodeEnv whose step takes a few milliseconds, so a rollout lasts long enough to be interrupted."""
+
+    def step(self, action):
+        time.sleep(0.005)
+        return super().step(action)
