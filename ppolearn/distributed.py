@@ -172,9 +172,9 @@ class RayRolloutGroup:
         if self._started_ray:
             if address:
                 self.ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
-            else:  # a local Ray; at least one logical CPU per worker so every worker gets scheduled
-                cpus = max(os.cpu_count() or 1, config.num_workers)
-                self.ray.init(num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING)
+            else:  # a new local Ray ("local": never a cluster `ray start` left running on this machine)
+                cpus = max(os.cpu_count() or 1, config.num_workers)  # one logical CPU per worker at least
+                self.ray.init(address="local", num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING)
         self.env, self.config = env, config
         self.slices = env_slices(config.num_envs, config.num_workers)
         self._actor_class = self.ray.remote(num_cpus=1, max_restarts=0)(RolloutWorker)  # restarts are ours

@@ -33,7 +33,9 @@ TINY = {"n_steps": 32, "num_envs": 4, "batch_size": 64, "n_epochs": 2, "net_arch
 @pytest.fixture(scope="module")
 def local_ray():
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": WORKER_PATH}})
+    ray.init(
+        address="local", num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": WORKER_PATH}}
+    )
     yield ray
     ray.shutdown()
 
@@ -141,7 +143,9 @@ def ray_cluster():
         ray.shutdown()
     ray_cli = str(Path(sys.executable).parent / "ray")
     port = _free_port()
-    env = dict(os.environ, PYTHONPATH=WORKER_PATH)
+    # Ray >= 2.5x protects clusters with a token that `ray start` writes to ~/.ray/auth_token; the driver then
+    # needs token mode too (older Ray ignores the variable).
+    env = dict(os.environ, PYTHONPATH=WORKER_PATH, RAY_AUTH_MODE="token")
     start = [ray_cli, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2"]
     start += ["--include-dashboard=false", "--disable-usage-stats"]
     subprocess.run(start, check=True, env=env, capture_output=True, timeout=120)
