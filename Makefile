@@ -45,7 +45,7 @@ install-dev: $(VENV)/.installed-dev
 
 train: install
 	$(VENV)/bin/ppolearn train --env $(ENV) --run-dir $(RUN_DIR)
-	$(VENV)/bin/ppolearn render $(RUN_DIR) --out $(RUN_DIR)/policy.gif
+	$(VENV)/bin/ppolearn render $(RUN_DIR) --out $(RUN_DIR)/policy.gif --episodes 3
 	@echo "done: $(RUN_DIR)/eval.json, $(RUN_DIR)/learning_curve.png, $(RUN_DIR)/policy.gif"
 
 lint: install-dev

@@ -61,6 +61,10 @@ class PPOConfig:
     clip_obs: float = 10.0  # clip normalised observations to +-clip_obs
     clip_reward: float = 10.0  # clip scaled rewards to +-clip_reward
 
+    # --- the environment's output ---
+    sanitize_nonfinite: bool = False  # replace NaN/inf in observations and rewards (NaN->0, inf->+-1e6) instead
+    # of stopping with an error at the step they appear
+
     # --- networks (separate actor and critic, as in the tutorial) ---
     net_arch: List[int] = field(default_factory=lambda: [64, 64])
     activation: str = "tanh"
@@ -170,7 +174,10 @@ def _coerce(name: str, value: Any) -> Any:
         return value
     if getattr(ftype, "__origin__", None) is list:
         if isinstance(value, str):
-            value = yaml.safe_load(value)
+            try:
+                value = yaml.safe_load(value)
+            except yaml.YAMLError:
+                raise bad from None
         if not isinstance(value, (list, tuple)):
             raise bad
         items = [_to_number(v) for v in value]

@@ -12,6 +12,7 @@ The PPO-Clip pseudocode, step by step (docs/algorithm.md explains each):
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -111,7 +112,13 @@ class PPO:
             self.workers = RayRolloutGroup(env, self.config, ray_address)
             self._build(*self.workers.specs())
         else:
-            self.env = make_vec_env(env, self.config.num_envs, self.config.vec_env, self.device)
+            self.env = make_vec_env(
+                env,
+                self.config.num_envs,
+                self.config.vec_env,
+                self.device,
+                sanitize_nonfinite=self.config.sanitize_nonfinite,
+            )
             if self.env.num_envs != self.config.num_envs:  # a ready VecEnv decides its own size
                 self.config = self.config.replace(num_envs=self.env.num_envs)
             self._build(self.env.obs_spec, self.env.action_spec)
@@ -254,8 +261,9 @@ class PPO:
             if stop:
                 break
         means = (totals / max(n_minibatches, 1)).tolist()
-        var_rtgs = batch.rtgs.var()
-        explained_var = (1 - (batch.rtgs - batch.values).var() / var_rtgs).item() if var_rtgs > 0 else float("nan")
+        explained_var = float("nan")  # 1 - Var(R - V) / Var(R): how much of the returns the critic predicted
+        if len(batch) > 1 and batch.rtgs.var() > 0:
+            explained_var = (1 - (batch.rtgs - batch.values).var() / batch.rtgs.var()).item()
         return {
             "actor_loss": means[0],
             "critic_loss": means[1],
@@ -274,11 +282,14 @@ class PPO:
         total_timesteps: Optional[int] = None,
         reset_num_timesteps: bool = True,
         progress_bar: Optional[bool] = None,
+        stop_on_signal: bool = False,
     ) -> PPO:
         """Train for ``total_timesteps`` environment steps (default: config.total_timesteps).
 
         As in Stable-Baselines3, ``reset_num_timesteps=False`` continues the step count (and the
         environments) of a previous call or a resumed checkpoint instead of starting from zero.
+        With ``stop_on_signal`` (what `ppolearn train` uses; needs a run_dir), SIGINT/SIGTERM finish the
+        iteration, save a checkpoint and raise TrainingInterrupted; a second signal ends the process.
         """
         cfg = self.config
         steps = cfg.total_timesteps if total_timesteps is None else int(total_timesteps)
@@ -286,11 +297,12 @@ class PPO:
             raise ConfigError(f"total_timesteps={steps} is not allowed: must be a positive integer")
         if reset_num_timesteps:
             self.num_timesteps, self.num_updates, self.elapsed_s, self._next_obs = 0, 0, 0.0, None
-        target = self.num_timesteps + steps
+        rollouts = -(-steps // cfg.rollout_size)  # whole rollouts: at least `steps` steps
+        target = self.num_timesteps + rollouts * cfg.rollout_size
         show = self.verbose > 0 if progress_bar is None else progress_bar
         logger = RunLogger(self.run_dir, target, self.num_timesteps, show)
         try:
-            with _StopOnSignal(enabled=self.run_dir is not None) as stop:
+            with _StopOnSignal(enabled=stop_on_signal and self.run_dir is not None) as stop:
                 while self.num_timesteps < target:
                     self._train_one_iteration(target, logger)
                     if stop.requested:
@@ -398,7 +410,7 @@ class PPO:
                     "generator": self.generator.get_state(),
                     "num_updates": self.num_updates,
                     "elapsed_s": self.elapsed_s,
-                    "reward_returns": self.reward_scaler.returns.clone(),
+                    "env": self._env_state(),
                     "recent": {
                         "returns": self._recent.returns,
                         "lengths": self._recent.lengths,
@@ -407,6 +419,17 @@ class PPO:
                 }
             )
         return state
+
+    def _env_state(self) -> Optional[Dict[str, Any]]:
+        """Where the environments are mid-episode, for envs that can say so as tensors (batched envs);
+        Gymnasium envs cannot, so a resumed run starts their episodes afresh."""
+        if self._next_obs is None or not hasattr(self.env, "state_dict"):
+            return None
+        return {
+            "state": self.env.state_dict(),
+            "next_obs": self._next_obs.cpu(),
+            "reward_returns": self.reward_scaler.returns.cpu(),
+        }
 
     def save(self, path: Union[str, Path]) -> Path:
         """Write the policy, critic, normaliser statistics and config to one safe-to-load file."""
@@ -450,7 +473,9 @@ class PPO:
             model.workers = RayRolloutGroup(env, config, ray_address)
             _check_same_spaces(path, obs_spec, action_spec, *model.workers.specs(), env_id_of(env))
         elif env is not None:
-            model.env = make_vec_env(env, config.num_envs, config.vec_env, model.device)
+            model.env = make_vec_env(
+                env, config.num_envs, config.vec_env, model.device, sanitize_nonfinite=config.sanitize_nonfinite
+            )
             _check_same_spaces(path, obs_spec, action_spec, model.env.obs_spec, model.env.action_spec, model.env.env_id)
             if model.env.num_envs != config.num_envs:
                 model.config = config = config.replace(num_envs=model.env.num_envs)
@@ -471,8 +496,11 @@ class PPO:
                 self.generator.set_state(data["generator"])
                 self.num_updates = int(data["num_updates"])
                 self.elapsed_s = float(data["elapsed_s"])
-                if data["reward_returns"].shape == self.reward_scaler.returns.shape:
-                    self.reward_scaler.returns = data["reward_returns"].to(self.device, torch.float64)
+                env_state = data.get("env")
+                if env_state is not None and self.env is not None and hasattr(self.env, "load_state_dict"):
+                    self.env.load_state_dict(env_state["state"])
+                    self._next_obs = env_state["next_obs"].to(self.device)
+                    self.reward_scaler.returns = env_state["reward_returns"].to(self.device, torch.float64)
                 recent = data["recent"]
                 self._recent = EpisodeStats(recent["returns"], recent["lengths"], recent["successes"])
         except (KeyError, RuntimeError, ValueError) as exc:
@@ -529,8 +557,8 @@ def _keep_recent(old: EpisodeStats, new: EpisodeStats, n: int) -> EpisodeStats:
 
 
 class _StopOnSignal:
-    """First SIGINT/SIGTERM: finish the current iteration, then checkpoint and stop. Second: stop now
-    (checkpoint files are replaced atomically, so the last good one survives)."""
+    """First SIGINT/SIGTERM: finish the current iteration, checkpoint and stop. Second: end the process at
+    once (checkpoints are replaced atomically, so the last good one survives)."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled and threading.current_thread() is threading.main_thread()
@@ -538,9 +566,15 @@ class _StopOnSignal:
         self._previous: Dict[int, Any] = {}
 
     def _handle(self, signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
         if self.requested is not None:
-            raise KeyboardInterrupt
-        self.requested = signal.Signals(signum).name
+            # not an exception: one raised here could land inside any library call, holding its locks
+            os.write(2, f"\nppolearn: second {name}: exiting now; the last checkpoint is intact\n".encode())
+            os._exit(130)
+        self.requested = name
+        os.write(
+            2, f"\nppolearn: {name}: finishing this iteration, then saving a checkpoint (again: quit now)\n".encode()
+        )
 
     def __enter__(self) -> _StopOnSignal:
         if self.enabled:

@@ -106,7 +106,7 @@ def _train_and_finish(model: PPO, run_dir: Path, reset: bool) -> Dict[str, Any]:
     try:
         remaining = model.config.total_timesteps - model.num_timesteps
         if remaining > 0:
-            model.learn(remaining, reset_num_timesteps=reset)
+            model.learn(remaining, reset_num_timesteps=reset, stop_on_signal=True)
         model.save(run_dir / MODEL_FILE)
     finally:
         model.close()

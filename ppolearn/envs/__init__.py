@@ -36,8 +36,9 @@ def make_vec_env(
     vectorization: str = "sync",
     device: Union[str, torch.device] = "cpu",
     env_kwargs: Optional[dict] = None,
+    sanitize_nonfinite: bool = False,
 ) -> VecEnv:
     """A :class:`VecEnv` of ``num_envs`` copies of ``env`` (returned as is if it already is one)."""
     if is_vec_env(env):
         return env  # type: ignore[return-value]
-    return GymVecEnv(env, num_envs, vectorization, device, env_kwargs)  # type: ignore[arg-type]
+    return GymVecEnv(env, num_envs, vectorization, device, env_kwargs, sanitize_nonfinite)  # type: ignore[arg-type]
