@@ -48,7 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, metavar="N")
     train.add_argument("--num-envs", type=int, metavar="N")
     train.add_argument("--run-dir", metavar="DIR", help="default: runs/<env>_s<seed>_<time>")
-    train.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    train.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where the learner runs (workers: CPU)")
+    train.add_argument("--backend", choices=["local", "ray"], help="where rollouts run (default: local)")
+    train.add_argument("--num-workers", type=int, metavar="N", help="Ray rollout workers (backend ray)")
+    train.add_argument(
+        "--ray-address", metavar="ADDR", help="join this Ray cluster (host:port) instead of starting a local Ray"
+    )
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its newest checkpoint")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -125,15 +130,24 @@ def cmd_train(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "num_envs": args.num_envs,
         "device": args.device,
+        "backend": args.backend,
+        "num_workers": args.num_workers,
     }
     if args.resume:
-        if args.env or args.config or args.overrides or args.num_envs or args.seed is not None:
+        if args.env or args.config or args.overrides or args.num_envs or args.seed is not None or args.backend:
             raise PPOLearnError(
-                "--resume continues a run with its own config; only --total-timesteps, "
-                "--device and --quiet may be given with it"
+                "--resume continues a run with its own config; only --total-timesteps, --device, "
+                "--num-workers, --ray-address and --quiet may be given with it"
             )
         args.run_dir_used = Path(args.resume)
-        result = run.resume(args.run_dir_used, args.total_timesteps, args.device or "auto", args.quiet)
+        result = run.resume(
+            args.run_dir_used,
+            args.total_timesteps,
+            args.device or "auto",
+            args.quiet,
+            args.ray_address,
+            args.num_workers,
+        )
     else:
         if not args.env:
             raise PPOLearnError("train needs --env ENV (or --resume RUN_DIR)")
@@ -143,7 +157,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides.update({k: v for k, v in flags.items() if v is not None})
         config = run.resolve_config(args.env, args.config, overrides)
         args.run_dir_used = Path(args.run_dir) if args.run_dir else run.default_run_dir(args.env, config.seed)
-        result = run.train(args.env, config, args.run_dir_used, args.quiet)
+        result = run.train(args.env, config, args.run_dir_used, args.quiet, ray_address=args.ray_address)
     print(f"run dir: {args.run_dir_used}")
     print(_summary(result))
     return 0

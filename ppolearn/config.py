@@ -34,6 +34,8 @@ class PPOConfig:
     seed: int = 0
     device: str = "auto"  # "auto" picks CUDA when present, else CPU
     torch_threads: int = 1  # one thread is fastest for small MLPs on few cores (see BENCHMARKS.md)
+    backend: str = "local"  # "local" steps every env in this process tree; "ray" uses Ray actors (a cluster)
+    num_workers: int = 1  # Ray rollout workers (backend "ray"); each owns a slice of the num_envs envs
 
     # --- rollout (the tutorial's timesteps_per_batch = n_steps * num_envs) ---
     n_steps: int = 256  # steps per environment per rollout
@@ -114,6 +116,8 @@ _CHECKS: Dict[str, _Check] = {
     "seed": (_nonneg, "an integer >= 0"),
     "device": (lambda v: v in ("auto", "cpu") or v.startswith("cuda"), "'auto', 'cpu' or 'cuda[:N]'"),
     "torch_threads": (_nonneg, "an integer >= 0 (0 keeps torch's default)"),
+    "backend": (lambda v: v in ("local", "ray"), "'local' or 'ray'"),
+    "num_workers": (_positive, "a positive integer"),
     "n_steps": (_positive, "a positive integer"),
     "gamma": (lambda v: 0 < v <= 1, "in (0, 1]"),
     "gae_lambda": (lambda v: 0 <= v <= 1, "in [0, 1]"),
@@ -218,6 +222,11 @@ def validate(config: PPOConfig) -> PPOConfig:
         value = getattr(config, name)
         if not ok(value):
             raise ConfigError(f"{name}={value!r} is not allowed: must be {allowed}")
+    if config.backend == "ray" and config.num_workers > config.num_envs:
+        raise ConfigError(
+            f"num_workers={config.num_workers} is more than num_envs={config.num_envs}: every Ray worker "
+            "needs at least one environment"
+        )
     if config.batch_size > config.rollout_size:
         raise ConfigError(
             f"batch_size={config.batch_size} is larger than one rollout "

@@ -33,6 +33,7 @@ from ppolearn.checkpoint import (
     safe_load,
 )
 from ppolearn.config import PPOConfig, build_config, load_preset
+from ppolearn.distributed import RayRolloutGroup, merge_seen
 from ppolearn.envs import ActionSpec, EnvSpec, ObsSpec, VecEnv, env_id_of, make_vec_env, preset_key
 from ppolearn.errors import (
     CheckpointError,
@@ -97,6 +98,7 @@ class PPO:
         *,
         run_dir: Union[str, Path, None] = None,
         verbose: int = 1,
+        ray_address: Optional[str] = None,
         **overrides: Any,
     ) -> None:
         self.env_id = getattr(env, "env_id", None) or env_id_of(env)  # type: ignore[arg-type]
@@ -104,16 +106,22 @@ class PPO:
         self.device = resolve_device(self.config.device)
         if self.config.torch_threads > 0:
             torch.set_num_threads(self.config.torch_threads)
-        self.env: Optional[VecEnv] = make_vec_env(
-            env,
-            self.config.num_envs,
-            self.config.vec_env,
-            self.device,
-            sanitize_nonfinite=self.config.sanitize_nonfinite,
-        )
-        if self.env.num_envs != self.config.num_envs:  # a ready VecEnv decides its own size
-            self.config = self.config.replace(num_envs=self.env.num_envs)
-        self._build(self.env.obs_spec, self.env.action_spec)
+        self.env: Optional[VecEnv] = None
+        self.workers: Optional[RayRolloutGroup] = None
+        if self.config.backend == "ray":
+            self.workers = RayRolloutGroup(env, self.config, ray_address)
+            self._build(*self.workers.specs())
+        else:
+            self.env = make_vec_env(
+                env,
+                self.config.num_envs,
+                self.config.vec_env,
+                self.device,
+                sanitize_nonfinite=self.config.sanitize_nonfinite,
+            )
+            if self.env.num_envs != self.config.num_envs:  # a ready VecEnv decides its own size
+                self.config = self.config.replace(num_envs=self.env.num_envs)
+            self._build(self.env.obs_spec, self.env.action_spec)
         self.run_dir = prepare_run_dir(run_dir) if run_dir is not None else None
         self.verbose = verbose
 
@@ -169,13 +177,20 @@ class PPO:
 
     def rollout(self) -> EpisodeStats:
         """Collect n_steps from every environment with the current policy into the buffer."""
-        if self.env is None:
+        if self.env is None and self.workers is None:
             raise EnvError("this model has no environment to train on; pass env= to PPO.load()")
         if self.buffer is None:
             discrete = self.action_spec.is_discrete
             self.buffer = RolloutBuffer(
-                self.config.n_steps, self.env.num_envs, self.obs_spec.dim, self.action_spec.dim, discrete, self.device
+                self.config.n_steps,
+                self.config.num_envs,
+                self.obs_spec.dim,
+                self.action_spec.dim,
+                discrete,
+                self.device,
             )
+        if self.workers is not None:
+            return self._rollout_on_workers()
         if self._next_obs is None:
             self._next_obs = self.env.reset(seed=self.config.seed + self.num_updates)
         self._next_obs, episodes = rollout(
@@ -190,6 +205,23 @@ class PPO:
             self.generator,
         )
         return episodes
+
+    def _rollout_on_workers(self) -> EpisodeStats:
+        """The Ray backend's rollout: the same buffer, filled by the workers, and their statistics merged."""
+        result = self.workers.collect(
+            self.actor,
+            self.critic,
+            self.obs_norm.rms,
+            self.reward_scaler.rms,
+            self.buffer,
+            seed=self.config.seed + self.num_updates,
+            reset=self._next_obs is None,  # as the local backend: learn() from zero restarts the episodes
+        )
+        merge_seen(self.obs_norm.rms, result.obs_seen)
+        merge_seen(self.reward_scaler.rms, result.ret_seen)
+        self._next_obs = result.next_obs
+        self.reward_scaler.returns = result.reward_returns.to(torch.float64)
+        return result.episodes
 
     def update(self, batch: RolloutBatch) -> Dict[str, float]:
         """n_epochs of minibatch Adam on the PPO-Clip objective (actor) and MSE (critic)."""
@@ -322,6 +354,7 @@ class PPO:
                 **self.recent_episode_metrics(),
                 "episodes": len(episodes.returns),
                 **stats,
+                "worker_restarts": self.workers.restarts if self.workers is not None else 0,
                 "sps": cfg.rollout_size / seconds,
             }
         )
@@ -419,6 +452,7 @@ class PPO:
         device: str = "auto",
         run_dir: Union[str, Path, None] = None,
         verbose: int = 1,
+        ray_address: Optional[str] = None,
         **overrides: Any,
     ) -> PPO:
         """A model from ``save()`` or a checkpoint; without ``env`` it can predict but not train."""
@@ -434,12 +468,15 @@ class PPO:
         model.device = resolve_device(config.device)
         if config.torch_threads > 0:
             torch.set_num_threads(config.torch_threads)
-        model.env = None
-        if env is not None:
+        model.env, model.workers = None, None
+        if env is not None and config.backend == "ray":  # fresh workers; they get the weights every iteration
+            model.workers = RayRolloutGroup(env, config, ray_address)
+            _check_same_spaces(path, obs_spec, action_spec, *model.workers.specs(), env_id_of(env))
+        elif env is not None:
             model.env = make_vec_env(
                 env, config.num_envs, config.vec_env, model.device, sanitize_nonfinite=config.sanitize_nonfinite
             )
-            _check_same_spaces(path, obs_spec, action_spec, model.env)
+            _check_same_spaces(path, obs_spec, action_spec, model.env.obs_spec, model.env.action_spec, model.env.env_id)
             if model.env.num_envs != config.num_envs:
                 model.config = config = config.replace(num_envs=model.env.num_envs)
         model._build(obs_spec, action_spec)
@@ -480,18 +517,27 @@ class PPO:
     def close(self) -> None:
         if self.env is not None:
             self.env.close()
+        if self.workers is not None:
+            self.workers.close()
+            self.workers = None
 
 
-def _check_same_spaces(path: Union[str, Path], obs_spec: ObsSpec, action_spec: ActionSpec, env: VecEnv) -> None:
-    if env.obs_spec.dim != obs_spec.dim or env.obs_spec.keys != obs_spec.keys:
+def _check_same_spaces(
+    path: Union[str, Path],
+    obs_spec: ObsSpec,
+    action_spec: ActionSpec,
+    env_obs: ObsSpec,
+    env_action: ActionSpec,
+    env_id: str,
+) -> None:
+    if env_obs.dim != obs_spec.dim or env_obs.keys != obs_spec.keys:
         raise CheckpointError(
-            f"'{path}' was trained on observations of size {obs_spec.dim}; environment '{env.env_id}' gives "
-            f"{env.obs_spec.dim}"
+            f"'{path}' was trained on observations of size {obs_spec.dim}; environment '{env_id}' gives {env_obs.dim}"
         )
-    if (env.action_spec.kind, env.action_spec.dim) != (action_spec.kind, action_spec.dim):
+    if (env_action.kind, env_action.dim) != (action_spec.kind, action_spec.dim):
         raise CheckpointError(
             f"'{path}' was trained on {action_spec.kind} actions of size {action_spec.dim}; environment "
-            f"'{env.env_id}' takes {env.action_spec.kind} actions of size {env.action_spec.dim}"
+            f"'{env_id}' takes {env_action.kind} actions of size {env_action.dim}"
         )
 
 

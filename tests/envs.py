@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import gymnasium as gym
 import numpy as np
 
@@ -163,3 +165,11 @@ class TensorPointEnv:
 
     def close(self):
         pass
+
+
+class SlowFixedEpisodeEnv(FixedEpisodeEnv):
+    """FixedEpisodeEnv whose step takes a few milliseconds, so a rollout lasts long enough to be interrupted."""
+
+    def step(self, action):
+        time.sleep(0.005)
+        return super().step(action)

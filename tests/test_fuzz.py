@@ -53,7 +53,9 @@ train_flags = st.lists(
 @given(train_flags)
 def test_any_train_command_line_runs_or_fails_in_one_line(monkeypatch, capsys, flags):
     started = []
-    monkeypatch.setattr(run_module, "train", lambda env, cfg, run_dir, quiet: started.append(cfg) or _FAKE_RESULT)
+    monkeypatch.setattr(
+        run_module, "train", lambda env, cfg, run_dir, quiet, ray_address=None: started.append(cfg) or _FAKE_RESULT
+    )
     argv = ["train", "--env", "CartPole-v1"] + [part for pair in flags for part in pair]
     try:
         code = main(argv)
