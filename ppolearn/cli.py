@@ -201,6 +201,8 @@ def _summary(result: Dict[str, Any]) -> str:
     )
     if result.get("success_rate") is not None:
         text += f", success rate {result['success_rate']:.0%}"
+    if result.get("mean_steps_to_success") is not None:
+        text += f", first success after {result['mean_steps_to_success']:.1f} steps on average"
     return text
 
 

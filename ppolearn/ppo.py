@@ -103,7 +103,9 @@ class PPO:
         self.device = resolve_device(self.config.device)
         if self.config.torch_threads > 0:
             torch.set_num_threads(self.config.torch_threads)
-        self.env: Optional[VecEnv] = make_vec_env(env, self.config.num_envs, self.config.vec_env, self.device)
+        self.env: Optional[VecEnv] = make_vec_env(
+            env, self.config.num_envs, self.config.vec_env, self.device, success=self.config.success
+        )
         if self.env.num_envs != self.config.num_envs:  # a ready VecEnv decides its own size
             self.config = self.config.replace(num_envs=self.env.num_envs)
         self._build(self.env.obs_spec, self.env.action_spec)
@@ -333,7 +335,8 @@ class PPO:
     ) -> Tuple[np.ndarray, None]:
         """The action for one observation (or a batch), as the environment takes it; SB3's signature."""
         batched = _is_batched(observation, self.obs_spec)
-        flat = self.obs_spec.flatten(observation, batched=True)
+        # flatten one observation as one (a dict's parts differ in size), then view it as a batch of one
+        flat = self.obs_spec.flatten(observation, batched=batched).reshape(-1, self.obs_spec.dim)
         obs = self.obs_norm(torch.as_tensor(flat, device=self.device))
         with torch.no_grad():
             action = self.actor.mode(obs) if deterministic else self.actor.sample(obs, self.generator)[0]
@@ -413,7 +416,7 @@ class PPO:
             torch.set_num_threads(config.torch_threads)
         model.env = None
         if env is not None:
-            model.env = make_vec_env(env, config.num_envs, config.vec_env, model.device)
+            model.env = make_vec_env(env, config.num_envs, config.vec_env, model.device, success=config.success)
             _check_same_spaces(path, obs_spec, action_spec, model.env)
             if model.env.num_envs != config.num_envs:
                 model.config = config = config.replace(num_envs=model.env.num_envs)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, List, Optional
 
 import numpy as np
 
-from ppolearn.envs import EnvSpec, make_env
+from ppolearn.envs import EnvSpec, env_factory, with_success
 from ppolearn.errors import EnvError
 
 if TYPE_CHECKING:
@@ -28,7 +28,8 @@ def render_gif(
     import imageio.v2 as imageio
     from PIL import Image
 
-    instance = make_env(model.env_id if env is None else env, render_mode="rgb_array")
+    spec = model.env_id if env is None else env
+    instance = with_success(env_factory(spec), model.config.success)(render_mode="rgb_array")
     frames: List[np.ndarray] = []
     try:
         for i in range(episodes):
