@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from ppolearn.errors import PPOLearnError
+
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- suite:start -->", "<!-- suite:end -->"
 HEADING = "## Target-reaching suite"
@@ -186,8 +188,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(json.dumps({k: v for k, v in result.items() if k != "run_dir"}), flush=True)
         rows.append({"task": task, "results": results})
         if not args.no_gif:
-            gif = render(task, Path(results[0]["run_dir"]), args.gif_dir, results[0]["mean_length"])
-            gifs.append(_relative(gif, args.out.parent))
+            try:
+                gif = render(task, Path(results[0]["run_dir"]), args.gif_dir, results[0]["mean_length"])
+            except PPOLearnError as exc:  # e.g. MuJoCo without an OpenGL context (set MUJOCO_GL=egl or osmesa)
+                print(f"{name}: no GIF: {exc}", flush=True)
+            else:
+                gifs.append(_relative(gif, args.out.parent))
     write_section(args.out, section_body(rows, args.smoke, gifs))
     args.runs_dir.mkdir(parents=True, exist_ok=True)
     (args.runs_dir / "suite.json").write_text(
