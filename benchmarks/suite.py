@@ -7,6 +7,7 @@ the file are left alone); a GIF of each task's first seed goes to ``docs/gifs/``
 
     python benchmarks/suite.py                      # every task, seeds 0 1 2 (tens of minutes on 2 cores)
     python benchmarks/suite.py --tasks Pendulum-v1 --seeds 0
+    python benchmarks/suite.py --reuse              # table every task, training only the runs not yet done
     python benchmarks/suite.py --smoke --out /tmp/B.md --gif-dir /tmp/gifs   # seconds: checks the plumbing
 """
 
@@ -55,15 +56,23 @@ TASKS = [
 SMOKE_TASKS = ["CartPole-v1", "ppolearn/PointReach-v0"]
 
 
-def run_one(task: Task, seed: int, runs_dir: Path, overrides: Dict[str, Any]) -> Dict[str, Any]:
-    """Train and evaluate one seed with the task's preset; the eval.json figures plus wall-clock."""
+def run_one(task: Task, seed: int, runs_dir: Path, overrides: Dict[str, Any], reuse: bool) -> Dict[str, Any]:
+    """Train and evaluate one seed with the task's preset; the eval.json figures plus wall-clock.
+
+    With ``reuse``, a finished run of an earlier invocation (its suite_result.json) is read back instead, so
+    tasks can be run one at a time and tabled together.
+    """
     from ppolearn import run
 
-    config = run.resolve_config(task.env_id, None, {"seed": seed, **overrides})
     run_dir = runs_dir / f"{task.env_id.replace('/', '__')}_s{seed}"
+    saved = run_dir / "suite_result.json"
+    if reuse and saved.is_file():
+        return json.loads(saved.read_text())
+    config = run.resolve_config(task.env_id, None, {"seed": seed, **overrides})
     started = time.perf_counter()
     result = run.train(task.env_id, config, run_dir, quiet=True)
     result.update(seed=seed, wall_s=time.perf_counter() - started, run_dir=str(run_dir))
+    saved.write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
@@ -160,6 +169,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--gif-dir", type=Path, default=ROOT / "docs" / "gifs")
     parser.add_argument("--runs-dir", type=Path, default=ROOT / "runs" / "suite")
     parser.add_argument("--no-gif", action="store_true")
+    parser.add_argument("--reuse", action="store_true", help="read back runs already finished in --runs-dir")
     args = parser.parse_args(argv)
 
     known = {t.env_id: t for t in TASKS}
@@ -181,7 +191,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             continue
         results = []
         for seed in seeds:
-            result = run_one(task, seed, args.runs_dir, overrides)
+            result = run_one(task, seed, args.runs_dir, overrides, args.reuse)
             results.append(result)
             print(json.dumps({k: v for k, v in result.items() if k != "run_dir"}), flush=True)
         rows.append({"task": task, "results": results})
