@@ -50,7 +50,7 @@ TASKS = [
     Task("Acrobot-v1", "the height", "mean_return", -100, "-73.5 ± 18.2 (1M)"),
     Task("CartPole-v1", "balanced", "mean_return", 500, "500.0 ± 0.0 (100k)"),
     Task("Reacher-v5", "fingertip on target", "mean_return", -5, None, "mujoco"),
-    Task("FetchReach-v4", "gripper at goal", "success_rate", 0.95, None, "gymnasium_robotics"),
+    Task("FetchReachDense-v4", "gripper at goal", "success_rate", 0.95, None, "gymnasium_robotics"),
     Task("ppolearn/PointReach-v0", "at target and stopped", "success_rate", 0.99),
 ]
 SMOKE_TASKS = ["CartPole-v1", "ppolearn/PointReach-v0"]
@@ -77,14 +77,15 @@ def run_one(task: Task, seed: int, runs_dir: Path, overrides: Dict[str, Any], re
 
 
 def render(task: Task, run_dir: Path, gif_dir: Path, mean_length: float) -> Path:
-    """A small GIF of one deterministic episode: about 100 frames at most, 160 px."""
+    """A small GIF of deterministic episodes: up to 3 short ones, about 150 frames at most, 160 px."""
     from ppolearn.ppo import PPO
     from ppolearn.render import render_gif
 
     model = PPO.load(run_dir / "model.pt", device="cpu")
-    skip = max(2, math.ceil(mean_length / 100))  # long episodes are thinned more to stay a few hundred KB
+    episodes = max(1, min(3, int(300 // mean_length)))  # several targets where episodes are short
+    skip = max(2, math.ceil(episodes * mean_length / 150))  # long episodes are thinned to stay small
     out = gif_dir / (task.env_id.replace("/", "__") + ".gif")
-    return render_gif(model, out, max_side=160, frame_skip=skip)
+    return render_gif(model, out, episodes=episodes, max_side=160, frame_skip=skip)
 
 
 def _mean_std(values: List[float], fmt: str) -> str:
