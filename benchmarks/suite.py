@@ -8,6 +8,7 @@ the file are left alone); a GIF of each task's first seed goes to ``docs/gifs/``
     python benchmarks/suite.py                      # every task, seeds 0 1 2 (tens of minutes on 2 cores)
     python benchmarks/suite.py --tasks Pendulum-v1 --seeds 0
     python benchmarks/suite.py --reuse              # table every task, training only the runs not yet done
+    python benchmarks/suite.py --table-only         # table the finished runs, train nothing
     python benchmarks/suite.py --smoke --out /tmp/B.md --gif-dir /tmp/gifs   # seconds: checks the plumbing
 """
 
@@ -56,6 +57,16 @@ TASKS = [
 SMOKE_TASKS = ["CartPole-v1", "ppolearn/PointReach-v0"]
 
 
+def _run_dir(task: Task, seed: int, runs_dir: Path) -> Path:
+    return runs_dir / f"{task.env_id.replace('/', '__')}_s{seed}"
+
+
+def _saved(task: Task, seed: int, runs_dir: Path) -> Optional[Dict[str, Any]]:
+    """The result an earlier invocation saved for this task and seed, if any."""
+    saved = _run_dir(task, seed, runs_dir) / "suite_result.json"
+    return json.loads(saved.read_text()) if saved.is_file() else None
+
+
 def run_one(task: Task, seed: int, runs_dir: Path, overrides: Dict[str, Any], reuse: bool) -> Dict[str, Any]:
     """Train and evaluate one seed with the task's preset; the eval.json figures plus wall-clock.
 
@@ -64,15 +75,15 @@ def run_one(task: Task, seed: int, runs_dir: Path, overrides: Dict[str, Any], re
     """
     from ppolearn import run
 
-    run_dir = runs_dir / f"{task.env_id.replace('/', '__')}_s{seed}"
-    saved = run_dir / "suite_result.json"
-    if reuse and saved.is_file():
-        return json.loads(saved.read_text())
+    run_dir = _run_dir(task, seed, runs_dir)
+    saved = _saved(task, seed, runs_dir) if reuse else None
+    if saved is not None:
+        return saved
     config = run.resolve_config(task.env_id, None, {"seed": seed, **overrides})
     started = time.perf_counter()
     result = run.train(task.env_id, config, run_dir, quiet=True)
     result.update(seed=seed, wall_s=time.perf_counter() - started, run_dir=str(run_dir))
-    saved.write_text(json.dumps(result, indent=2) + "\n")
+    (run_dir / "suite_result.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
@@ -171,6 +182,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--runs-dir", type=Path, default=ROOT / "runs" / "suite")
     parser.add_argument("--no-gif", action="store_true")
     parser.add_argument("--reuse", action="store_true", help="read back runs already finished in --runs-dir")
+    parser.add_argument("--table-only", action="store_true", help="train nothing: table the finished runs only")
     args = parser.parse_args(argv)
 
     known = {t.env_id: t for t in TASKS}
@@ -192,11 +204,16 @@ def main(argv: Optional[List[str]] = None) -> int:
             continue
         results = []
         for seed in seeds:
-            result = run_one(task, seed, args.runs_dir, overrides, args.reuse)
+            if args.table_only:
+                result = _saved(task, seed, args.runs_dir)
+                if result is None:
+                    continue
+            else:
+                result = run_one(task, seed, args.runs_dir, overrides, args.reuse)
             results.append(result)
             print(json.dumps({k: v for k, v in result.items() if k != "run_dir"}), flush=True)
-        rows.append({"task": task, "results": results})
-        if not args.no_gif:
+        rows.append({"task": task, "results": results, "skipped": "no finished run"})
+        if results and not args.no_gif:
             try:
                 gif = render(task, Path(results[0]["run_dir"]), args.gif_dir, results[0]["mean_length"])
             except Exception as exc:  # a GIF is optional: MuJoCo needs an OpenGL context (MUJOCO_GL=egl/osmesa)

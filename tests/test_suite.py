@@ -29,6 +29,9 @@ def test_smoke_run_writes_its_section_and_small_gifs(tmp_path):
     gifs = sorted((tmp_path / "gifs").glob("*.gif"))
     assert [g.name for g in gifs] == ["CartPole-v1.gif", "ppolearn__PointReach-v0.gif"]
     assert all(g.stat().st_size < 500_000 for g in gifs)
+    table_only = tmp_path / "T.md"
+    assert suite.main(["--table-only", "--no-gif", "--out", str(table_only), "--runs-dir", str(tmp_path / "runs")]) == 0
+    assert "| CartPole-v1 | balanced | return ≥ 500 | 0 (none) |" in table_only.read_text()  # read back, not retrained
 
 
 def test_tasks_missing_their_extra_are_listed_not_run(tmp_path, monkeypatch):
