@@ -36,8 +36,8 @@ $(VENV)/.installed: requirements.txt pyproject.toml $(VENV)/.torch
 	$(PIP) install -q --no-deps -e .
 	@touch $@
 
-$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
-	$(PIP) install -q -r requirements-dev.txt
+$(VENV)/.installed-dev: requirements-dev.txt requirements-ray.txt $(VENV)/.installed
+	$(PIP) install -q -r requirements-dev.txt -r requirements-ray.txt
 	@touch $@
 
 install: $(VENV)/.installed
@@ -45,7 +45,7 @@ install-dev: $(VENV)/.installed-dev
 
 train: install
 	$(VENV)/bin/ppolearn train --env $(ENV) --run-dir $(RUN_DIR)
-	$(VENV)/bin/ppolearn render $(RUN_DIR) --out $(RUN_DIR)/policy.gif
+	$(VENV)/bin/ppolearn render $(RUN_DIR) --out $(RUN_DIR)/policy.gif --episodes 3
 	@echo "done: $(RUN_DIR)/eval.json, $(RUN_DIR)/learning_curve.png, $(RUN_DIR)/policy.gif"
 
 lint: install-dev

@@ -9,9 +9,11 @@ import argparse
 import json
 import os
 import shlex
+import signal
 import sys
+import threading
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, NoReturn, Optional
 
 from ppolearn.errors import PPOLearnError, TrainingInterrupted
 
@@ -19,9 +21,16 @@ EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as one line (the usage itself is one --help away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_ERROR, f"ppolearn: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ppolearn", description="Train a policy with PPO-Clip to reach a target.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser = _Parser(prog="ppolearn", description="Train a policy with PPO-Clip to reach a target.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
     train = sub.add_parser("train", help="train a policy (or resume a run)")
@@ -39,7 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, metavar="N")
     train.add_argument("--num-envs", type=int, metavar="N")
     train.add_argument("--run-dir", metavar="DIR", help="default: runs/<env>_s<seed>_<time>")
-    train.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    train.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where the learner runs (workers: CPU)")
+    train.add_argument("--backend", choices=["local", "ray"], help="where rollouts run (default: local)")
+    train.add_argument("--num-workers", type=int, metavar="N", help="Ray rollout workers (backend ray)")
+    train.add_argument(
+        "--ray-address", metavar="ADDR", help="join this Ray cluster (host:port) instead of starting a local Ray"
+    )
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its newest checkpoint")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -74,8 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        return _run(args)
+    except KeyboardInterrupt:  # a further Ctrl-C while reporting the first one
+        return EXIT_INTERRUPTED
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
         return COMMANDS[args.command](args)
     except TrainingInterrupted as exc:
+        _ignore_further_signals()
         print(f"ppolearn: {exc}", file=sys.stderr)
         run_dir = shlex.quote(str(getattr(args, "run_dir_used", "RUN_DIR")))
         print(f"ppolearn: resume with: ppolearn train --resume {run_dir}", file=sys.stderr)
@@ -84,6 +106,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"ppolearn: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
+        _ignore_further_signals()
         print("ppolearn: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # a bug, not the user's input: one line, the traceback on request
@@ -96,6 +119,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
 
 
+def _ignore_further_signals() -> None:
+    """The process is exiting after an interrupt: more Ctrl-C must not print tracebacks from shutdown."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from ppolearn import run
 
@@ -104,15 +134,24 @@ def cmd_train(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "num_envs": args.num_envs,
         "device": args.device,
+        "backend": args.backend,
+        "num_workers": args.num_workers,
     }
     if args.resume:
-        if args.env or args.config or args.overrides or args.num_envs or args.seed is not None:
+        if args.env or args.config or args.overrides or args.num_envs or args.seed is not None or args.backend:
             raise PPOLearnError(
-                "--resume continues a run with its own config; only --total-timesteps, "
-                "--device and --quiet may be given with it"
+                "--resume continues a run with its own config; only --total-timesteps, --device, "
+                "--num-workers, --ray-address and --quiet may be given with it"
             )
         args.run_dir_used = Path(args.resume)
-        result = run.resume(args.run_dir_used, args.total_timesteps, args.device or "auto", args.quiet)
+        result = run.resume(
+            args.run_dir_used,
+            args.total_timesteps,
+            args.device or "auto",
+            args.quiet,
+            args.ray_address,
+            args.num_workers,
+        )
     else:
         if not args.env:
             raise PPOLearnError("train needs --env ENV (or --resume RUN_DIR)")
@@ -122,7 +161,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides.update({k: v for k, v in flags.items() if v is not None})
         config = run.resolve_config(args.env, args.config, overrides)
         args.run_dir_used = Path(args.run_dir) if args.run_dir else run.default_run_dir(args.env, config.seed)
-        result = run.train(args.env, config, args.run_dir_used, args.quiet)
+        result = run.train(args.env, config, args.run_dir_used, args.quiet, ray_address=args.ray_address)
     print(f"run dir: {args.run_dir_used}")
     print(_summary(result))
     return 0

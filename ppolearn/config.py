@@ -35,6 +35,8 @@ class PPOConfig:
     seed: int = 0
     device: str = "auto"  # "auto" picks CUDA when present, else CPU
     torch_threads: int = 1  # one thread is fastest for small MLPs on few cores (see BENCHMARKS.md)
+    backend: str = "local"  # "local" steps every env in this process tree; "ray" uses Ray actors (a cluster)
+    num_workers: int = 1  # Ray rollout workers (backend "ray"); each owns a slice of the num_envs envs
 
     # --- rollout (the tutorial's timesteps_per_batch = n_steps * num_envs) ---
     n_steps: int = 256  # steps per environment per rollout
@@ -59,6 +61,10 @@ class PPOConfig:
     normalize_reward: bool = True  # divide rewards by the running std of the discounted return
     clip_obs: float = 10.0  # clip normalised observations to +-clip_obs
     clip_reward: float = 10.0  # clip scaled rewards to +-clip_reward
+
+    # --- the environment's output ---
+    sanitize_nonfinite: bool = False  # replace NaN/inf in observations and rewards (NaN->0, inf->+-1e6) instead
+    # of stopping with an error at the step they appear
 
     # --- networks (separate actor and critic, as in the tutorial) ---
     net_arch: List[int] = field(default_factory=lambda: [64, 64])
@@ -112,6 +118,8 @@ _CHECKS: Dict[str, _Check] = {
     "seed": (_nonneg, "an integer >= 0"),
     "device": (lambda v: v in ("auto", "cpu") or v.startswith("cuda"), "'auto', 'cpu' or 'cuda[:N]'"),
     "torch_threads": (_nonneg, "an integer >= 0 (0 keeps torch's default)"),
+    "backend": (lambda v: v in ("local", "ray"), "'local' or 'ray'"),
+    "num_workers": (_positive, "a positive integer"),
     "n_steps": (_positive, "a positive integer"),
     "gamma": (lambda v: 0 < v <= 1, "in (0, 1]"),
     "gae_lambda": (lambda v: 0 <= v <= 1, "in [0, 1]"),
@@ -169,7 +177,10 @@ def _coerce(name: str, value: Any) -> Any:
         return value
     if getattr(ftype, "__origin__", None) is list:
         if isinstance(value, str):
-            value = yaml.safe_load(value)
+            try:
+                value = yaml.safe_load(value)
+            except yaml.YAMLError:
+                raise bad from None
         if not isinstance(value, (list, tuple)):
             raise bad
         items = [_to_number(v) for v in value]
@@ -214,6 +225,11 @@ def validate(config: PPOConfig) -> PPOConfig:
         value = getattr(config, name)
         if not ok(value):
             raise ConfigError(f"{name}={value!r} is not allowed: must be {allowed}")
+    if config.backend == "ray" and config.num_workers > config.num_envs:
+        raise ConfigError(
+            f"num_workers={config.num_workers} is more than num_envs={config.num_envs}: every Ray worker "
+            "needs at least one environment"
+        )
     if config.batch_size > config.rollout_size:
         raise ConfigError(
             f"batch_size={config.batch_size} is larger than one rollout "

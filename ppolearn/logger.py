@@ -26,6 +26,7 @@ COLUMNS = [
     "explained_variance",
     "learning_rate",
     "epochs",
+    "worker_restarts",
     "sps",
 ]
 

@@ -35,6 +35,7 @@ def plot_learning_curve(metrics_csv: Path, out: Path, title: str = "") -> Path:
         twin.set_ylabel("success rate", color="tab:green")
         twin.set_ylim(-0.02, 1.02)
     _panel(axes[0][1], steps, col, ["actor_loss", "critic_loss"], "loss")
+    axes[0][1].set_yscale("symlog", linthresh=1e-2)  # the critic's loss spans orders of magnitude
     _panel(axes[1][0], steps, col, ["approx_kl", "clip_fraction"], "policy change")
     _panel(axes[1][1], steps, col, ["entropy", "explained_variance"], "")
     for a in axes[1]:

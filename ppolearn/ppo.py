@@ -12,6 +12,7 @@ The PPO-Clip pseudocode, step by step (docs/algorithm.md explains each):
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -32,6 +33,7 @@ from ppolearn.checkpoint import (
     safe_load,
 )
 from ppolearn.config import PPOConfig, build_config, load_preset
+from ppolearn.distributed import RayRolloutGroup, merge_seen
 from ppolearn.envs import ActionSpec, EnvSpec, ObsSpec, VecEnv, env_id_of, make_vec_env, preset_key
 from ppolearn.errors import (
     CheckpointError,
@@ -96,6 +98,7 @@ class PPO:
         *,
         run_dir: Union[str, Path, None] = None,
         verbose: int = 1,
+        ray_address: Optional[str] = None,
         **overrides: Any,
     ) -> None:
         self.env_id = getattr(env, "env_id", None) or env_id_of(env)  # type: ignore[arg-type]
@@ -103,12 +106,23 @@ class PPO:
         self.device = resolve_device(self.config.device)
         if self.config.torch_threads > 0:
             torch.set_num_threads(self.config.torch_threads)
-        self.env: Optional[VecEnv] = make_vec_env(
-            env, self.config.num_envs, self.config.vec_env, self.device, success=self.config.success
-        )
-        if self.env.num_envs != self.config.num_envs:  # a ready VecEnv decides its own size
-            self.config = self.config.replace(num_envs=self.env.num_envs)
-        self._build(self.env.obs_spec, self.env.action_spec)
+        self.env: Optional[VecEnv] = None
+        self.workers: Optional[RayRolloutGroup] = None
+        if self.config.backend == "ray":
+            self.workers = RayRolloutGroup(env, self.config, ray_address)
+            self._build(*self.workers.specs())
+        else:
+            self.env = make_vec_env(
+                env,
+                self.config.num_envs,
+                self.config.vec_env,
+                self.device,
+                sanitize_nonfinite=self.config.sanitize_nonfinite,
+                success=self.config.success,
+            )
+            if self.env.num_envs != self.config.num_envs:  # a ready VecEnv decides its own size
+                self.config = self.config.replace(num_envs=self.env.num_envs)
+            self._build(self.env.obs_spec, self.env.action_spec)
         self.run_dir = prepare_run_dir(run_dir) if run_dir is not None else None
         self.verbose = verbose
 
@@ -164,13 +178,20 @@ class PPO:
 
     def rollout(self) -> EpisodeStats:
         """Collect n_steps from every environment with the current policy into the buffer."""
-        if self.env is None:
+        if self.env is None and self.workers is None:
             raise EnvError("this model has no environment to train on; pass env= to PPO.load()")
         if self.buffer is None:
             discrete = self.action_spec.is_discrete
             self.buffer = RolloutBuffer(
-                self.config.n_steps, self.env.num_envs, self.obs_spec.dim, self.action_spec.dim, discrete, self.device
+                self.config.n_steps,
+                self.config.num_envs,
+                self.obs_spec.dim,
+                self.action_spec.dim,
+                discrete,
+                self.device,
             )
+        if self.workers is not None:
+            return self._rollout_on_workers()
         if self._next_obs is None:
             self._next_obs = self.env.reset(seed=self.config.seed + self.num_updates)
         self._next_obs, episodes = rollout(
@@ -185,6 +206,23 @@ class PPO:
             self.generator,
         )
         return episodes
+
+    def _rollout_on_workers(self) -> EpisodeStats:
+        """The Ray backend's rollout: the same buffer, filled by the workers, and their statistics merged."""
+        result = self.workers.collect(
+            self.actor,
+            self.critic,
+            self.obs_norm.rms,
+            self.reward_scaler.rms,
+            self.buffer,
+            seed=self.config.seed + self.num_updates,
+            reset=self._next_obs is None,  # as the local backend: learn() from zero restarts the episodes
+        )
+        merge_seen(self.obs_norm.rms, result.obs_seen)
+        merge_seen(self.reward_scaler.rms, result.ret_seen)
+        self._next_obs = result.next_obs
+        self.reward_scaler.returns = result.reward_returns.to(torch.float64)
+        return result.episodes
 
     def update(self, batch: RolloutBatch) -> Dict[str, float]:
         """n_epochs of minibatch Adam on the PPO-Clip objective (actor) and MSE (critic)."""
@@ -224,8 +262,9 @@ class PPO:
             if stop:
                 break
         means = (totals / max(n_minibatches, 1)).tolist()
-        var_rtgs = batch.rtgs.var()
-        explained_var = (1 - (batch.rtgs - batch.values).var() / var_rtgs).item() if var_rtgs > 0 else float("nan")
+        explained_var = float("nan")  # 1 - Var(R - V) / Var(R): how much of the returns the critic predicted
+        if len(batch) > 1 and batch.rtgs.var() > 0:
+            explained_var = (1 - (batch.rtgs - batch.values).var() / batch.rtgs.var()).item()
         return {
             "actor_loss": means[0],
             "critic_loss": means[1],
@@ -244,11 +283,14 @@ class PPO:
         total_timesteps: Optional[int] = None,
         reset_num_timesteps: bool = True,
         progress_bar: Optional[bool] = None,
+        stop_on_signal: bool = False,
     ) -> PPO:
         """Train for ``total_timesteps`` environment steps (default: config.total_timesteps).
 
         As in Stable-Baselines3, ``reset_num_timesteps=False`` continues the step count (and the
         environments) of a previous call or a resumed checkpoint instead of starting from zero.
+        With ``stop_on_signal`` (what `ppolearn train` uses; needs a run_dir), SIGINT/SIGTERM finish the
+        iteration, save a checkpoint and raise TrainingInterrupted; a second signal ends the process.
         """
         cfg = self.config
         steps = cfg.total_timesteps if total_timesteps is None else int(total_timesteps)
@@ -256,11 +298,12 @@ class PPO:
             raise ConfigError(f"total_timesteps={steps} is not allowed: must be a positive integer")
         if reset_num_timesteps:
             self.num_timesteps, self.num_updates, self.elapsed_s, self._next_obs = 0, 0, 0.0, None
-        target = self.num_timesteps + steps
+        rollouts = -(-steps // cfg.rollout_size)  # whole rollouts: at least `steps` steps
+        target = self.num_timesteps + rollouts * cfg.rollout_size
         show = self.verbose > 0 if progress_bar is None else progress_bar
         logger = RunLogger(self.run_dir, target, self.num_timesteps, show)
         try:
-            with _StopOnSignal(enabled=self.run_dir is not None) as stop:
+            with _StopOnSignal(enabled=stop_on_signal and self.run_dir is not None) as stop:
                 while self.num_timesteps < target:
                     self._train_one_iteration(target, logger)
                     if stop.requested:
@@ -312,6 +355,7 @@ class PPO:
                 **self.recent_episode_metrics(),
                 "episodes": len(episodes.returns),
                 **stats,
+                "worker_restarts": self.workers.restarts if self.workers is not None else 0,
                 "sps": cfg.rollout_size / seconds,
             }
         )
@@ -368,7 +412,7 @@ class PPO:
                     "generator": self.generator.get_state(),
                     "num_updates": self.num_updates,
                     "elapsed_s": self.elapsed_s,
-                    "reward_returns": self.reward_scaler.returns.clone(),
+                    "env": self._env_state(),
                     "recent": {
                         "returns": self._recent.returns,
                         "lengths": self._recent.lengths,
@@ -377,6 +421,17 @@ class PPO:
                 }
             )
         return state
+
+    def _env_state(self) -> Optional[Dict[str, Any]]:
+        """Where the environments are mid-episode, for envs that can say so as tensors (batched envs);
+        Gymnasium envs cannot, so a resumed run starts their episodes afresh."""
+        if self._next_obs is None or not hasattr(self.env, "state_dict"):
+            return None
+        return {
+            "state": self.env.state_dict(),
+            "next_obs": self._next_obs.cpu(),
+            "reward_returns": self.reward_scaler.returns.cpu(),
+        }
 
     def save(self, path: Union[str, Path]) -> Path:
         """Write the policy, critic, normaliser statistics and config to one safe-to-load file."""
@@ -399,6 +454,7 @@ class PPO:
         device: str = "auto",
         run_dir: Union[str, Path, None] = None,
         verbose: int = 1,
+        ray_address: Optional[str] = None,
         **overrides: Any,
     ) -> PPO:
         """A model from ``save()`` or a checkpoint; without ``env`` it can predict but not train."""
@@ -414,10 +470,20 @@ class PPO:
         model.device = resolve_device(config.device)
         if config.torch_threads > 0:
             torch.set_num_threads(config.torch_threads)
-        model.env = None
-        if env is not None:
-            model.env = make_vec_env(env, config.num_envs, config.vec_env, model.device, success=config.success)
-            _check_same_spaces(path, obs_spec, action_spec, model.env)
+        model.env, model.workers = None, None
+        if env is not None and config.backend == "ray":  # fresh workers; they get the weights every iteration
+            model.workers = RayRolloutGroup(env, config, ray_address)
+            _check_same_spaces(path, obs_spec, action_spec, *model.workers.specs(), env_id_of(env))
+        elif env is not None:
+            model.env = make_vec_env(
+                env,
+                config.num_envs,
+                config.vec_env,
+                model.device,
+                sanitize_nonfinite=config.sanitize_nonfinite,
+                success=config.success,
+            )
+            _check_same_spaces(path, obs_spec, action_spec, model.env.obs_spec, model.env.action_spec, model.env.env_id)
             if model.env.num_envs != config.num_envs:
                 model.config = config = config.replace(num_envs=model.env.num_envs)
         model._build(obs_spec, action_spec)
@@ -437,8 +503,11 @@ class PPO:
                 self.generator.set_state(data["generator"])
                 self.num_updates = int(data["num_updates"])
                 self.elapsed_s = float(data["elapsed_s"])
-                if data["reward_returns"].shape == self.reward_scaler.returns.shape:
-                    self.reward_scaler.returns = data["reward_returns"].to(self.device, torch.float64)
+                env_state = data.get("env")
+                if env_state is not None and self.env is not None and hasattr(self.env, "load_state_dict"):
+                    self.env.load_state_dict(env_state["state"])
+                    self._next_obs = env_state["next_obs"].to(self.device)
+                    self.reward_scaler.returns = env_state["reward_returns"].to(self.device, torch.float64)
                 recent = data["recent"]
                 self._recent = EpisodeStats(recent["returns"], recent["lengths"], recent["successes"])
         except (KeyError, RuntimeError, ValueError) as exc:
@@ -455,18 +524,27 @@ class PPO:
     def close(self) -> None:
         if self.env is not None:
             self.env.close()
+        if self.workers is not None:
+            self.workers.close()
+            self.workers = None
 
 
-def _check_same_spaces(path: Union[str, Path], obs_spec: ObsSpec, action_spec: ActionSpec, env: VecEnv) -> None:
-    if env.obs_spec.dim != obs_spec.dim or env.obs_spec.keys != obs_spec.keys:
+def _check_same_spaces(
+    path: Union[str, Path],
+    obs_spec: ObsSpec,
+    action_spec: ActionSpec,
+    env_obs: ObsSpec,
+    env_action: ActionSpec,
+    env_id: str,
+) -> None:
+    if env_obs.dim != obs_spec.dim or env_obs.keys != obs_spec.keys:
         raise CheckpointError(
-            f"'{path}' was trained on observations of size {obs_spec.dim}; environment '{env.env_id}' gives "
-            f"{env.obs_spec.dim}"
+            f"'{path}' was trained on observations of size {obs_spec.dim}; environment '{env_id}' gives {env_obs.dim}"
         )
-    if (env.action_spec.kind, env.action_spec.dim) != (action_spec.kind, action_spec.dim):
+    if (env_action.kind, env_action.dim) != (action_spec.kind, action_spec.dim):
         raise CheckpointError(
             f"'{path}' was trained on {action_spec.kind} actions of size {action_spec.dim}; environment "
-            f"'{env.env_id}' takes {env.action_spec.kind} actions of size {env.action_spec.dim}"
+            f"'{env_id}' takes {env_action.kind} actions of size {env_action.dim}"
         )
 
 
@@ -486,8 +564,8 @@ def _keep_recent(old: EpisodeStats, new: EpisodeStats, n: int) -> EpisodeStats:
 
 
 class _StopOnSignal:
-    """First SIGINT/SIGTERM: finish the current iteration, then checkpoint and stop. Second: stop now
-    (checkpoint files are replaced atomically, so the last good one survives)."""
+    """First SIGINT/SIGTERM: finish the current iteration, checkpoint and stop. Second: end the process at
+    once (checkpoints are replaced atomically, so the last good one survives)."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled and threading.current_thread() is threading.main_thread()
@@ -495,9 +573,15 @@ class _StopOnSignal:
         self._previous: Dict[int, Any] = {}
 
     def _handle(self, signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
         if self.requested is not None:
-            raise KeyboardInterrupt
-        self.requested = signal.Signals(signum).name
+            # not an exception: one raised here could land inside any library call, holding its locks
+            os.write(2, f"\nppolearn: second {name}: exiting now; the last checkpoint is intact\n".encode())
+            os._exit(130)
+        self.requested = name
+        os.write(
+            2, f"\nppolearn: {name}: finishing this iteration, then saving a checkpoint (again: quit now)\n".encode()
+        )
 
     def __enter__(self) -> _StopOnSignal:
         if self.enabled:

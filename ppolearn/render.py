@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, List, Optional
 
@@ -28,6 +29,7 @@ def render_gif(
     import imageio.v2 as imageio
     from PIL import Image
 
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame-drawn envs: frames only, no window
     spec = model.env_id if env is None else env
     instance = with_success(env_factory(spec), model.config.success)(render_mode="rgb_array")
     frames: List[np.ndarray] = []

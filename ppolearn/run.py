@@ -61,23 +61,43 @@ def write_config(run_dir: Path, env_id: str, config: PPOConfig) -> None:
     (run_dir / CONFIG_FILE).write_text(text)
 
 
-def train(env_id: str, config: PPOConfig, run_dir: Path, quiet: bool = False) -> Dict[str, Any]:
+def train(
+    env_id: str, config: PPOConfig, run_dir: Path, quiet: bool = False, ray_address: Optional[str] = None
+) -> Dict[str, Any]:
     """Train a new run to config.total_timesteps, then write model, learning curve and eval.json."""
     prepare_run_dir(run_dir)
-    model = PPO(env_id, config, run_dir=run_dir, verbose=0 if quiet else 1)
+    model = PPO(env_id, config, run_dir=run_dir, verbose=0 if quiet else 1, ray_address=ray_address)
     write_config(run_dir, env_id, model.config)
     return _train_and_finish(model, run_dir, reset=True)
 
 
 def resume(
-    run_dir: Path, total_timesteps: Optional[int] = None, device: str = "auto", quiet: bool = False
+    run_dir: Path,
+    total_timesteps: Optional[int] = None,
+    device: str = "auto",
+    quiet: bool = False,
+    ray_address: Optional[str] = None,
+    num_workers: Optional[int] = None,
 ) -> Dict[str, Any]:
-    """Continue a run from its newest checkpoint (weights, optimiser, normalisers, RNG, counters)."""
+    """Continue a run from its newest checkpoint (weights, optimiser, normalisers, RNG, counters).
+
+    A Ray run may resume with another worker count or on another cluster: workers hold no state of their own.
+    """
     checkpoint = PPO.latest_checkpoint(run_dir)
     prepare_run_dir(run_dir)
-    overrides = {"total_timesteps": total_timesteps} if total_timesteps is not None else {}
+    overrides: Dict[str, Any] = {"total_timesteps": total_timesteps} if total_timesteps is not None else {}
+    if num_workers is not None:
+        overrides["num_workers"] = num_workers
     env_id = str(safe_load(checkpoint)["env_id"])
-    model = PPO.load(checkpoint, env=env_id, device=device, run_dir=run_dir, verbose=0 if quiet else 1, **overrides)
+    model = PPO.load(
+        checkpoint,
+        env=env_id,
+        device=device,
+        run_dir=run_dir,
+        verbose=0 if quiet else 1,
+        ray_address=ray_address,
+        **overrides,
+    )
     write_config(run_dir, env_id, model.config)
     return _train_and_finish(model, run_dir, reset=False)
 
@@ -86,7 +106,7 @@ def _train_and_finish(model: PPO, run_dir: Path, reset: bool) -> Dict[str, Any]:
     try:
         remaining = model.config.total_timesteps - model.num_timesteps
         if remaining > 0:
-            model.learn(remaining, reset_num_timesteps=reset)
+            model.learn(remaining, reset_num_timesteps=reset, stop_on_signal=True)
         model.save(run_dir / MODEL_FILE)
     finally:
         model.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import gymnasium as gym
 import numpy as np
 
@@ -99,3 +101,75 @@ class NaNEnv(FixedEpisodeEnv):
 
 
 gym.register("ppolearn_tests/GoalDict-v0", entry_point=GoalDictEnv, max_episode_steps=20)
+
+
+class TensorPointEnv:
+    """A batched 1-D point mass written directly against ppolearn's VecEnv protocol, with a state_dict so
+    a checkpoint can hold where every episode is (what exact resume needs)."""
+
+    env_id = "tests/TensorPoint"
+
+    def __init__(self, num_envs: int = 4, horizon: int = 25) -> None:
+        import torch
+
+        from ppolearn.envs.spaces import ActionSpec, ObsSpec
+
+        self.torch = torch
+        self.num_envs, self.horizon = num_envs, horizon
+        self.device = torch.device("cpu")
+        self.obs_spec = ObsSpec(dim=2, shapes=[[2]])
+        self.action_spec = ActionSpec(kind="box", dim=1, low=[-1.0], high=[1.0], shape=[1])
+        self.gen = torch.Generator().manual_seed(0)
+        self.pos = torch.zeros(num_envs)
+        self.vel = torch.zeros(num_envs)
+        self.t = torch.zeros(num_envs, dtype=torch.int64)
+        self.ret = torch.zeros(num_envs)
+
+    def _obs(self):
+        return self.torch.stack([self.pos, self.vel], -1)
+
+    def _restart(self, mask):
+        self.pos = self.torch.where(mask, self.torch.rand(self.num_envs, generator=self.gen) * 2 - 1, self.pos)
+        self.vel = self.vel.masked_fill(mask, 0.0)
+        self.t = self.t.masked_fill(mask, 0)
+        self.ret = self.ret.masked_fill(mask, 0.0)
+
+    def reset(self, seed=None):
+        if seed is not None:
+            self.gen.manual_seed(seed)
+        self._restart(self.torch.ones(self.num_envs, dtype=self.torch.bool))
+        return self._obs()
+
+    def step(self, actions):
+        from ppolearn.envs.vector import StepResult
+
+        a = actions.reshape(self.num_envs).clamp(-1, 1)
+        self.vel = 0.9 * self.vel + 0.1 * a
+        self.pos = (self.pos + self.vel).clamp(-2, 2)
+        self.t += 1
+        reward = -self.pos.abs()
+        self.ret += reward
+        terminated = self.pos.abs() < 0.05
+        truncated = (self.t >= self.horizon) & ~terminated
+        done = terminated | truncated
+        final_obs, ep_ret, ep_len = self._obs(), self.ret.clone(), self.t.clone()
+        self._restart(done)
+        return StepResult(self._obs(), reward, terminated, truncated, final_obs, ep_ret, ep_len, terminated.float())
+
+    def state_dict(self):
+        return {"pos": self.pos, "vel": self.vel, "t": self.t, "ret": self.ret, "gen": self.gen.get_state()}
+
+    def load_state_dict(self, state):
+        self.pos, self.vel, self.t, self.ret = state["pos"], state["vel"], state["t"], state["ret"]
+        self.gen.set_state(state["gen"])
+
+    def close(self):
+        pass
+
+
+class SlowFixedEpisodeEnv(FixedEpisodeEnv):
+    """FixedEpisodeEnv whose step takes a few milliseconds, so a rollout lasts long enough to be interrupted."""
+
+    def step(self, action):
+        time.sleep(0.005)
+        return super().step(action)

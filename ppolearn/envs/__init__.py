@@ -45,6 +45,7 @@ def make_vec_env(
     vectorization: str = "sync",
     device: Union[str, torch.device] = "cpu",
     env_kwargs: Optional[dict] = None,
+    sanitize_nonfinite: bool = False,
     success: Optional[str] = None,
 ) -> VecEnv:
     """A :class:`VecEnv` of ``num_envs`` copies of ``env`` (returned as is if it already is one).
@@ -53,4 +54,6 @@ def make_vec_env(
     """
     if is_vec_env(env):
         return env  # type: ignore[return-value]
-    return GymVecEnv(env, num_envs, vectorization, device, env_kwargs, success)  # type: ignore[arg-type]
+    return GymVecEnv(  # type: ignore[arg-type]
+        env, num_envs, vectorization, device, env_kwargs, sanitize_nonfinite, success
+    )

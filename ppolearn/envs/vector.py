@@ -53,6 +53,9 @@ class VecEnv(Protocol):
 
     def close(self) -> None: ...
 
+    # Optional, for exact resume: environments whose state is tensors (batched envs) also implement
+    #   state_dict() -> Dict[str, torch.Tensor]  and  load_state_dict(state) -> None
+
 
 def _instance_factories(env: gym.Env, num_envs: int) -> List[Callable[[], gym.Env]]:
     """The user's instance first, deep copies for the others (a factory avoids the copies)."""
@@ -78,6 +81,7 @@ class GymVecEnv:
         vectorization: str = "sync",
         device: torch.device | str = "cpu",
         env_kwargs: Optional[dict] = None,
+        sanitize_nonfinite: bool = False,
         success: Optional[str] = None,
     ) -> None:
         self.env_id = env_id_of(env)
@@ -103,6 +107,8 @@ class GymVecEnv:
         self._returns = np.zeros(num_envs, dtype=np.float64)
         self._lengths = np.zeros(num_envs, dtype=np.int64)
         self._steps = 0
+        self.sanitize_nonfinite = sanitize_nonfinite
+        self.sanitized = 0  # how many non-finite values were replaced (with sanitize_nonfinite)
 
     def _tensor(self, array: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return torch.as_tensor(array, dtype=dtype).to(self.device, non_blocking=True)
@@ -116,8 +122,7 @@ class GymVecEnv:
             self.envs.action_space.seed(seed)
         self._returns[:] = 0
         self._lengths[:] = 0
-        flat = self.obs_spec.flatten(obs, batched=True)
-        self._check_finite(flat, "observation")
+        flat = self._finite(self.obs_spec.flatten(obs, batched=True), "observation")
         return self._tensor(flat)
 
     def step(self, actions: torch.Tensor) -> StepResult:
@@ -129,10 +134,8 @@ class GymVecEnv:
                 f"environment '{self.env_id}' raised in step() at step {self._steps}: {type(exc).__name__}: {exc}"
             ) from exc
         self._steps += 1
-        flat = self.obs_spec.flatten(obs, batched=True)
-        reward = np.asarray(reward, dtype=np.float64)
-        self._check_finite(flat, "observation")
-        self._check_finite(reward, "reward")
+        flat = self._finite(self.obs_spec.flatten(obs, batched=True), "observation")
+        reward = self._finite(np.asarray(reward, dtype=np.float64), "reward")
         done = np.logical_or(terminated, truncated)
 
         self._returns += reward
@@ -144,7 +147,7 @@ class GymVecEnv:
         if done.any():
             final_flat = flat.copy()
             for i in np.flatnonzero(done):
-                final_flat[i] = self.obs_spec.flatten(infos["final_obs"][i])
+                final_flat[i] = self._finite(self.obs_spec.flatten(infos["final_obs"][i]), "observation")
             final_info = infos.get("final_info", {})
             if "is_success" in final_info:
                 mask = final_info.get("_is_success", np.ones(self.num_envs, dtype=bool))
@@ -162,11 +165,18 @@ class GymVecEnv:
             episode_success=self._tensor(success.astype(np.float32)),
         )
 
-    def _check_finite(self, array: np.ndarray, what: str) -> None:
-        if not np.isfinite(array).all():
+    def _finite(self, array: np.ndarray, what: str) -> np.ndarray:
+        """The array if finite; else sanitised (when asked) or a clear error naming the step."""
+        bad = ~np.isfinite(array)
+        if not bad.any():
+            return array
+        if not self.sanitize_nonfinite:
             raise EnvError(
-                f"environment '{self.env_id}' returned a non-finite {what} (NaN or inf) at step {self._steps}"
+                f"environment '{self.env_id}' returned a non-finite {what} (NaN or inf) at step {self._steps}; "
+                "set sanitize_nonfinite=true to replace such values instead"
             )
+        self.sanitized += int(bad.sum())
+        return np.nan_to_num(array, nan=0.0, posinf=1e6, neginf=-1e6)
 
     def close(self) -> None:
         self.envs.close()
