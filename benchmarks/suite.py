@@ -18,6 +18,7 @@ import argparse
 import importlib.util
 import json
 import math
+import os
 import re
 import statistics
 import sys
@@ -213,7 +214,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             results.append(result)
             print(json.dumps({k: v for k, v in result.items() if k != "run_dir"}), flush=True)
         rows.append({"task": task, "results": results, "skipped": "no finished run"})
-        if results and not args.no_gif:
+        if results and not args.no_gif and task.needs and not os.environ.get("MUJOCO_GL"):
+            # headless MuJoCo rendering needs an OpenGL backend chosen up front; without one it can abort the process
+            print(f"{name}: no GIF: set MUJOCO_GL=egl or osmesa to render MuJoCo headless", flush=True)
+        elif results and not args.no_gif:
             try:
                 gif = render(task, Path(results[0]["run_dir"]), args.gif_dir, results[0]["mean_length"])
             except Exception as exc:  # a GIF is optional: MuJoCo needs an OpenGL context (MUJOCO_GL=egl/osmesa)
