@@ -1,4 +1,4 @@
-"""The `ppolearn` command: train, eval, render, plot, presets.
+"""The `ppolearn` command: train, eval, render, plot, presets, check-env.
 
 Every error the user can fix is printed as one line on stderr with a non-zero exit status.
 """
@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     plot = sub.add_parser("plot", help="draw the learning curve from metrics.csv")
     plot.add_argument("run_dir", metavar="RUN_DIR")
     plot.add_argument("--out", metavar="FILE.png", help="default: RUN_DIR/learning_curve.png")
+
+    check = sub.add_parser("check-env", help="check that an environment will train and report success")
+    check.add_argument("env", metavar="ENV", help="Gymnasium id, module:Env-v0 or module:ClassName")
+    check.add_argument("--success", metavar="NAME", help="success criterion to apply (default: the preset's)")
 
     presets = sub.add_parser("presets", help="list the environments with tuned presets")
     presets.add_argument("--show", metavar="ENV", help="print one preset's settings")
@@ -233,6 +237,21 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check_env(args: argparse.Namespace) -> int:
+    from ppolearn.config import build_config, load_preset
+    from ppolearn.envs import preset_key
+    from ppolearn.envs.check import PROBLEM, check_environment
+
+    success = build_config(load_preset(preset_key(args.env)), {"success": args.success} if args.success else {})
+    findings = check_environment(args.env, success.success)
+    for finding in findings:
+        print(finding)
+    problems = sum(f.severity == PROBLEM for f in findings)
+    notes = len(findings) - problems
+    print(f"{args.env}: {problems} problem(s), {notes} note(s)" if findings else f"{args.env}: no problems found")
+    return 1 if problems else 0
+
+
 def _summary(result: Dict[str, Any]) -> str:
     text = (
         f"{result['env']}: mean return {result['mean_return']:.2f} +- {result['std_return']:.2f} over "
@@ -240,10 +259,19 @@ def _summary(result: Dict[str, Any]) -> str:
     )
     if result.get("success_rate") is not None:
         text += f", success rate {result['success_rate']:.0%}"
+    if result.get("mean_steps_to_success") is not None:
+        text += f", first success after {result['mean_steps_to_success']:.1f} steps on average"
     return text
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "render": cmd_render, "plot": cmd_plot, "presets": cmd_presets}
+COMMANDS = {
+    "train": cmd_train,
+    "eval": cmd_eval,
+    "render": cmd_render,
+    "plot": cmd_plot,
+    "presets": cmd_presets,
+    "check-env": cmd_check_env,
+}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import yaml
 
+from ppolearn.envs.success import criterion_names
 from ppolearn.errors import ConfigError
 
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -75,6 +76,7 @@ class PPOConfig:
     checkpoint_every: int = 10  # updates between checkpoints (0: only at the end)
     keep_checkpoints: int = 3  # how many checkpoints to keep
     eval_episodes: int = 20  # deterministic episodes evaluated after `ppolearn train`
+    success: Optional[str] = None  # named criterion setting info["is_success"] (ppolearn/envs/success.py)
 
     @property
     def rollout_size(self) -> int:
@@ -138,6 +140,7 @@ _CHECKS: Dict[str, _Check] = {
     "checkpoint_every": (_nonneg, "an integer >= 0"),
     "keep_checkpoints": (_positive, "a positive integer"),
     "eval_episodes": (_positive, "a positive integer"),
+    "success": (lambda v: v is None or v in criterion_names(), f"null or one of {criterion_names()}"),
 }
 
 _FIELDS = {f.name: f for f in dataclasses.fields(PPOConfig)}

@@ -90,7 +90,9 @@ class RolloutWorker:
         cfg = build_config(config)
         torch.set_num_threads(max(cfg.torch_threads, 1))  # one process per core: extra threads only contend
         self.cfg, self.first_env = cfg, first_env
-        self.env = GymVecEnv(env, num_envs, cfg.vec_env, "cpu", sanitize_nonfinite=cfg.sanitize_nonfinite)
+        self.env = GymVecEnv(
+            env, num_envs, cfg.vec_env, "cpu", sanitize_nonfinite=cfg.sanitize_nonfinite, success=cfg.success
+        )
         obs_spec, action_spec = self.env.obs_spec, self.env.action_spec
         self.actor: Actor = build_actor(
             obs_spec.dim, action_spec, cfg.net_arch, cfg.activation, cfg.ortho_init, cfg.log_std_init

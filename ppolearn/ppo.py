@@ -118,6 +118,7 @@ class PPO:
                 self.config.vec_env,
                 self.device,
                 sanitize_nonfinite=self.config.sanitize_nonfinite,
+                success=self.config.success,
             )
             if self.env.num_envs != self.config.num_envs:  # a ready VecEnv decides its own size
                 self.config = self.config.replace(num_envs=self.env.num_envs)
@@ -378,7 +379,8 @@ class PPO:
     ) -> Tuple[np.ndarray, None]:
         """The action for one observation (or a batch), as the environment takes it; SB3's signature."""
         batched = _is_batched(observation, self.obs_spec)
-        flat = self.obs_spec.flatten(observation, batched=True)
+        # flatten one observation as one (a dict's parts differ in size), then view it as a batch of one
+        flat = self.obs_spec.flatten(observation, batched=batched).reshape(-1, self.obs_spec.dim)
         obs = self.obs_norm(torch.as_tensor(flat, device=self.device))
         with torch.no_grad():
             action = self.actor.mode(obs) if deterministic else self.actor.sample(obs, self.generator)[0]
@@ -474,7 +476,12 @@ class PPO:
             _check_same_spaces(path, obs_spec, action_spec, *model.workers.specs(), env_id_of(env))
         elif env is not None:
             model.env = make_vec_env(
-                env, config.num_envs, config.vec_env, model.device, sanitize_nonfinite=config.sanitize_nonfinite
+                env,
+                config.num_envs,
+                config.vec_env,
+                model.device,
+                sanitize_nonfinite=config.sanitize_nonfinite,
+                success=config.success,
             )
             _check_same_spaces(path, obs_spec, action_spec, model.env.obs_spec, model.env.action_spec, model.env.env_id)
             if model.env.num_envs != config.num_envs:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, List, Optional
 
 import numpy as np
 
-from ppolearn.envs import EnvSpec, make_env
+from ppolearn.envs import EnvSpec, env_factory, with_success
 from ppolearn.errors import EnvError
 
 if TYPE_CHECKING:
@@ -30,7 +30,8 @@ def render_gif(
     from PIL import Image
 
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame-drawn envs: frames only, no window
-    instance = make_env(model.env_id if env is None else env, render_mode="rgb_array")
+    spec = model.env_id if env is None else env
+    instance = with_success(env_factory(spec), model.config.success)(render_mode="rgb_array")
     frames: List[np.ndarray] = []
     try:
         for i in range(episodes):

@@ -36,8 +36,10 @@ def test_eval_json_is_exactly_one_object(pendulum_run, capsys):
     assert main(["eval", str(pendulum_run), "--json", "--episodes", "3"]) == 0
     out = capsys.readouterr().out
     result = json.loads(out)
-    assert set(result) == {"env", "episodes", "mean_return", "std_return", "mean_length", "success_rate"}
-    assert result["episodes"] == 3 and result["success_rate"] is None and result["mean_length"] == 200
+    keys = {"env", "episodes", "mean_return", "std_return", "mean_length", "success_rate", "mean_steps_to_success"}
+    assert set(result) == keys
+    assert result["episodes"] == 3 and result["mean_length"] == 200
+    assert result["success_rate"] is not None  # the Pendulum-v1 preset's pendulum_upright criterion
 
 
 def test_eval_is_deterministic_and_stochastic_differs(pendulum_run, capsys):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Optional, Union
 
+import gymnasium as gym
 import torch
 
 from ppolearn.envs.make import EnvSpec, env_factory, env_id_of, make_env, preset_key
 from ppolearn.envs.spaces import ActionSpec, ObsSpec
+from ppolearn.envs.success import SuccessInfo, with_success
 from ppolearn.envs.vector import GymVecEnv, StepResult, VecEnv
 
 __all__ = [
@@ -16,13 +18,20 @@ __all__ = [
     "GymVecEnv",
     "ObsSpec",
     "StepResult",
+    "SuccessInfo",
     "VecEnv",
     "env_factory",
     "env_id_of",
     "make_env",
     "make_vec_env",
     "preset_key",
+    "with_success",
 ]
+
+
+POINT_REACH_ID = "ppolearn/PointReach-v0"
+if POINT_REACH_ID not in gym.registry:  # importing twice (e.g. after a reload) must not warn
+    gym.register(POINT_REACH_ID, entry_point="ppolearn.envs.point_reach:PointReachEnv", max_episode_steps=100)
 
 
 def is_vec_env(env: object) -> bool:
@@ -37,8 +46,14 @@ def make_vec_env(
     device: Union[str, torch.device] = "cpu",
     env_kwargs: Optional[dict] = None,
     sanitize_nonfinite: bool = False,
+    success: Optional[str] = None,
 ) -> VecEnv:
-    """A :class:`VecEnv` of ``num_envs`` copies of ``env`` (returned as is if it already is one)."""
+    """A :class:`VecEnv` of ``num_envs`` copies of ``env`` (returned as is if it already is one).
+
+    ``success`` names a criterion from :mod:`ppolearn.envs.success` that each copy reports as ``is_success``.
+    """
     if is_vec_env(env):
         return env  # type: ignore[return-value]
-    return GymVecEnv(env, num_envs, vectorization, device, env_kwargs, sanitize_nonfinite)  # type: ignore[arg-type]
+    return GymVecEnv(  # type: ignore[arg-type]
+        env, num_envs, vectorization, device, env_kwargs, sanitize_nonfinite, success
+    )

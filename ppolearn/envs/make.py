@@ -21,6 +21,12 @@ EnvFactory = Callable[..., gym.Env]
 EnvSpec = Union[str, gym.Env, EnvFactory]
 
 _REGISTERED_ID = re.compile(r"^(?:[\w.-]+/)?[\w.:-]+-v\d+$")
+# Gymnasium-Robotics registers these ids when imported; ppolearn imports it on demand.
+_ROBOTICS_ID = re.compile(r"^(Fetch|Hand|Adroit|AntMaze|PointMaze|FrankaKitchen)\w*-v\d+$")
+EXTRA_HINTS = {
+    "mujoco": "pip install 'ppolearn[mujoco]'",
+    "robotics": "pip install 'ppolearn[robotics]'",
+}
 
 
 def env_id_of(env: EnvSpec) -> str:
@@ -85,6 +91,13 @@ def _import(module_name: str, spec: str) -> Any:
 def _check_registered(env_id: str) -> None:
     if env_id in gym.registry:
         return
+    if _ROBOTICS_ID.match(env_id):
+        try:
+            importlib.import_module("gymnasium_robotics")  # registers its ids on import
+        except ImportError:
+            raise EnvError(f"environment '{env_id}' needs Gymnasium-Robotics: {EXTRA_HINTS['robotics']}") from None
+        if env_id in gym.registry:
+            return
     namespace = env_id.split("/", 1)[0] if "/" in env_id else None
     if namespace == "ppolearn":
         importlib.import_module("ppolearn.envs")  # registers our own environments
@@ -102,7 +115,8 @@ def _checked(factory: Callable[..., Any], name: str) -> EnvFactory:
         try:
             env = factory(**kwargs)
         except gym.error.DependencyNotInstalled as exc:
-            raise EnvError(f"environment '{name}' needs a package that is not installed: {exc}") from None
+            hint = f"; {EXTRA_HINTS['mujoco']}" if "mujoco" in str(exc).lower() else ""
+            raise EnvError(f"environment '{name}' needs a package that is not installed: {exc}{hint}") from None
         except gym.error.Error as exc:
             raise EnvError(f"cannot make environment '{name}': {exc}") from None
         except TypeError as exc:

@@ -21,6 +21,7 @@ import torch
 
 from ppolearn.envs.make import EnvSpec, env_factory, env_id_of
 from ppolearn.envs.spaces import ActionSpec, ObsSpec
+from ppolearn.envs.success import SuccessInfo, with_success
 from ppolearn.errors import EnvError
 
 
@@ -81,14 +82,17 @@ class GymVecEnv:
         device: torch.device | str = "cpu",
         env_kwargs: Optional[dict] = None,
         sanitize_nonfinite: bool = False,
+        success: Optional[str] = None,
     ) -> None:
         self.env_id = env_id_of(env)
         self.num_envs = num_envs
         self.device = torch.device(device)
         if isinstance(env, gym.Env):
+            if success is not None:
+                env = SuccessInfo(env, success)
             fns: Sequence[Callable[[], gym.Env]] = _instance_factories(env, num_envs)
         else:
-            factory = env_factory(env)
+            factory = with_success(env_factory(env), success)
             kwargs = env_kwargs or {}
             fns = [lambda: factory(**kwargs) for _ in range(num_envs)]
         mode = gym.vector.AutoresetMode.SAME_STEP

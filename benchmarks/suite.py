@@ -1,0 +1,244 @@
+"""The target-reaching suite: train every task with its preset on several seeds, table the results.
+
+Each run is the whole ``ppolearn train`` job (preset, training, deterministic evaluation on the official
+environment), so the figures are what a user gets. The table goes into ``BENCHMARKS.md`` between the
+``<!-- suite:start -->`` / ``<!-- suite:end -->`` markers under "## Target-reaching suite" (other sections of
+the file are left alone); a GIF of each task's first seed goes to ``docs/gifs/``.
+
+    python benchmarks/suite.py                      # every task, seeds 0 1 2 (tens of minutes on 2 cores)
+    python benchmarks/suite.py --tasks Pendulum-v1 --seeds 0
+    python benchmarks/suite.py --reuse              # table every task, training only the runs not yet done
+    python benchmarks/suite.py --table-only         # table the finished runs, train nothing
+    python benchmarks/suite.py --smoke --out /tmp/B.md --gif-dir /tmp/gifs   # seconds: checks the plumbing
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import os
+import re
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+START, END = "<!-- suite:start -->", "<!-- suite:end -->"
+HEADING = "## Target-reaching suite"
+
+
+@dataclass(frozen=True)
+class Task:
+    env_id: str
+    target: str
+    metric: str  # "mean_return" or "success_rate": what the threshold is on
+    threshold: float
+    zoo: Optional[str] = None  # rl-baselines3-zoo benchmark.md, PPO: mean_reward +- std (n_timesteps)
+    needs: Optional[str] = None  # the module an optional extra provides
+
+    def reached(self, value: Optional[float]) -> bool:
+        return value is not None and value >= self.threshold
+
+
+TASKS = [
+    Task("Pendulum-v1", "upright and still", "mean_return", -200, "-172.2 ± 104.2 (100k)"),
+    Task("MountainCarContinuous-v0", "the flag", "mean_return", 90, "88.3 ± 2.6 (20k)"),
+    Task("MountainCar-v0", "the flag", "mean_return", -110, "-110.4 ± 19.5 (1M)"),
+    Task("Acrobot-v1", "the height", "mean_return", -100, "-73.5 ± 18.2 (1M)"),
+    Task("CartPole-v1", "balanced", "mean_return", 500, "500.0 ± 0.0 (100k)"),
+    Task("Reacher-v5", "fingertip on target", "mean_return", -5, None, "mujoco"),
+    Task("FetchReachDense-v4", "gripper at goal", "success_rate", 0.95, None, "gymnasium_robotics"),
+    Task("ppolearn/PointReach-v0", "at target and stopped", "success_rate", 0.99),
+]
+SMOKE_TASKS = ["CartPole-v1", "ppolearn/PointReach-v0"]
+
+
+def _run_dir(task: Task, seed: int, runs_dir: Path) -> Path:
+    return runs_dir / f"{task.env_id.replace('/', '__')}_s{seed}"
+
+
+def _saved(task: Task, seed: int, runs_dir: Path) -> Optional[Dict[str, Any]]:
+    """The result an earlier invocation saved for this task and seed, if any."""
+    saved = _run_dir(task, seed, runs_dir) / "suite_result.json"
+    return json.loads(saved.read_text()) if saved.is_file() else None
+
+
+def run_one(task: Task, seed: int, runs_dir: Path, overrides: Dict[str, Any], reuse: bool) -> Dict[str, Any]:
+    """Train and evaluate one seed with the task's preset; the eval.json figures plus wall-clock.
+
+    With ``reuse``, a finished run of an earlier invocation (its suite_result.json) is read back instead, so
+    tasks can be run one at a time and tabled together.
+    """
+    from ppolearn import run
+
+    run_dir = _run_dir(task, seed, runs_dir)
+    saved = _saved(task, seed, runs_dir) if reuse else None
+    if saved is not None:
+        return saved
+    config = run.resolve_config(task.env_id, None, {"seed": seed, **overrides})
+    started = time.perf_counter()
+    result = run.train(task.env_id, config, run_dir, quiet=True)
+    result.update(seed=seed, wall_s=time.perf_counter() - started, run_dir=str(run_dir))
+    (run_dir / "suite_result.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def render(task: Task, run_dir: Path, gif_dir: Path, mean_length: float) -> Path:
+    """A small GIF of deterministic episodes: up to 3 short ones, about 150 frames at most, 160 px."""
+    from ppolearn.ppo import PPO
+    from ppolearn.render import render_gif
+
+    model = PPO.load(run_dir / "model.pt", device="cpu")
+    episodes = max(1, min(3, int(300 // mean_length)))  # several targets where episodes are short
+    skip = max(2, math.ceil(episodes * mean_length / 150))  # long episodes are thinned to stay small
+    out = gif_dir / (task.env_id.replace("/", "__") + ".gif")
+    return render_gif(model, out, episodes=episodes, max_side=160, frame_skip=skip)
+
+
+def _mean_std(values: List[float], fmt: str) -> str:
+    if not values:
+        return "–"
+    std = statistics.pstdev(values) if len(values) > 1 else 0.0
+    return f"{format(statistics.mean(values), fmt)} ± {format(std, fmt)}"
+
+
+def table(rows: List[Dict[str, Any]]) -> str:
+    """Markdown table, one row per task: figures are mean ± std over seeds of each seed's evaluation."""
+    lines = [
+        "| task | target | threshold | seeds (at threshold) | return | success rate | steps to success "
+        "| timesteps | wall-clock per seed | zoo PPO | reached |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    for row in rows:
+        task: Task = row["task"]
+        results = row["results"]
+        if not results:
+            lines.append(
+                f"| {task.env_id} | {task.target} | {_threshold(task)} | not run: {row['skipped']} "
+                f"| – | – | – | – | – | {task.zoo or '–'} | – |"
+            )
+            continue
+        passing = [r["seed"] for r in results if task.reached(r[task.metric])]
+        successes = [r["success_rate"] for r in results if r["success_rate"] is not None]
+        steps = [r["mean_steps_to_success"] for r in results if r["mean_steps_to_success"] is not None]
+        seeds = ", ".join(str(r["seed"]) for r in results)
+        at_threshold = ", ".join(map(str, passing)) or "none"
+        lines.append(
+            f"| {task.env_id} | {task.target} | {_threshold(task)} | {seeds} ({at_threshold}) "
+            f"| {_mean_std([r['mean_return'] for r in results], '.1f')} "
+            f"| {_mean_std([100 * s for s in successes], '.0f')}{' %' if successes else ''} "
+            f"| {_mean_std(steps, '.0f')} "
+            f"| {results[0]['num_timesteps']:,} "
+            f"| {statistics.mean(r['wall_s'] for r in results):.0f} s "
+            f"| {task.zoo or '–'} | {'yes' if len(passing) == len(results) else 'no'} |"
+        )
+    return "\n".join(lines)
+
+
+def _threshold(task: Task) -> str:
+    if task.metric == "success_rate":
+        return f"success ≥ {task.threshold:.0%}"
+    return f"return ≥ {task.threshold:g}"
+
+
+def write_section(path: Path, body: str) -> None:
+    """Replace the text between the suite markers (adding heading and markers if absent), nothing else."""
+    block = f"{START}\n{body}\n{END}"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if START in text and END in text:
+        text = re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip("\n") + f"\n\n{HEADING}\n\n{block}\n"
+    path.write_text(text)
+
+
+def section_body(rows: List[Dict[str, Any]], smoke: bool, gifs: List[Path]) -> str:
+    notes = [
+        "Written by `python benchmarks/suite.py`. Each seed is a whole `ppolearn train` run with the task's preset; "
+        "figures are mean ± std over seeds of each seed's deterministic evaluation (eval_episodes, 20, on the "
+        'official environment, success from `info["is_success"]` or the preset\'s success criterion). '
+        '"seeds (at threshold)" lists the seeds run and, in brackets, those whose own evaluation reached the '
+        "threshold. zoo PPO: rl-baselines3-zoo's benchmark.md figure for PPO (one run, its own timesteps).",
+    ]
+    if smoke:
+        notes.append("**Smoke run** (tiny timesteps, one seed, 2 episodes): checks the runner, not the thresholds.")
+    body = "\n\n".join(notes) + "\n\n" + table(rows)
+    if gifs:
+        body += "\n\n" + " ".join(f"![{p.stem}]({p.as_posix()})" for p in gifs)
+    return body
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", nargs="+", metavar="ENV", help="default: every task (smoke: two)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None, help="default: 0 1 2 (smoke: 0)")
+    parser.add_argument("--smoke", action="store_true", help="tiny timesteps and few episodes: seconds")
+    parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--gif-dir", type=Path, default=ROOT / "docs" / "gifs")
+    parser.add_argument("--runs-dir", type=Path, default=ROOT / "runs" / "suite")
+    parser.add_argument("--no-gif", action="store_true")
+    parser.add_argument("--reuse", action="store_true", help="read back runs already finished in --runs-dir")
+    parser.add_argument("--table-only", action="store_true", help="train nothing: table the finished runs only")
+    args = parser.parse_args(argv)
+
+    known = {t.env_id: t for t in TASKS}
+    names = args.tasks or (SMOKE_TASKS if args.smoke else list(known))
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        parser.error(f"unknown task(s) {unknown}; the suite has {list(known)}")
+    seeds = args.seeds if args.seeds is not None else ([0] if args.smoke else [0, 1, 2])
+    # smoke: one short rollout-sized run and two evaluation episodes per task
+    overrides = {"total_timesteps": 2048, "eval_episodes": 2, "checkpoint_every": 0} if args.smoke else {}
+
+    rows, gifs = [], []
+    for name in names:
+        task = known[name]
+        if task.needs and importlib.util.find_spec(task.needs) is None:
+            extra = "mujoco" if task.needs == "mujoco" else "robotics"
+            rows.append({"task": task, "results": [], "skipped": f"`pip install 'ppolearn[{extra}]'`"})
+            print(f"{name}: skipped, needs ppolearn[{extra}]", flush=True)
+            continue
+        results = []
+        for seed in seeds:
+            if args.table_only:
+                result = _saved(task, seed, args.runs_dir)
+                if result is None:
+                    continue
+            else:
+                result = run_one(task, seed, args.runs_dir, overrides, args.reuse)
+            results.append(result)
+            print(json.dumps({k: v for k, v in result.items() if k != "run_dir"}), flush=True)
+        rows.append({"task": task, "results": results, "skipped": "no finished run"})
+        if results and not args.no_gif and task.needs and not os.environ.get("MUJOCO_GL"):
+            # headless MuJoCo rendering needs an OpenGL backend chosen up front; without one it can abort the process
+            print(f"{name}: no GIF: set MUJOCO_GL=egl or osmesa to render MuJoCo headless", flush=True)
+        elif results and not args.no_gif:
+            try:
+                gif = render(task, Path(results[0]["run_dir"]), args.gif_dir, results[0]["mean_length"])
+            except Exception as exc:  # a GIF is optional: MuJoCo needs an OpenGL context (MUJOCO_GL=egl/osmesa)
+                print(f"{name}: no GIF: {type(exc).__name__}: {exc}", flush=True)
+            else:
+                gifs.append(_relative(gif, args.out.parent))
+    write_section(args.out, section_body(rows, args.smoke, gifs))
+    args.runs_dir.mkdir(parents=True, exist_ok=True)
+    (args.runs_dir / "suite.json").write_text(
+        json.dumps([{"task": r["task"].env_id, "results": r["results"]} for r in rows], indent=2) + "\n"
+    )
+    print(table(rows))
+    return 0
+
+
+def _relative(path: Path, base: Path) -> Path:
+    try:
+        return path.resolve().relative_to(base.resolve())
+    except ValueError:
+        return path
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""`check-env` catches each problem it lists, with one hand-made broken environment per problem."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.wrappers import TimeLimit
+
+from ppolearn.cli import main
+from ppolearn.envs.check import NOTE, PROBLEM, check_environment
+
+
+class GoodEnv(gym.Env):
+    """A correct little reaching task: everything check-env asks for is there."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x = float(self.np_random.uniform(-0.5, 0.5))
+        return self._obs(), {}
+
+    def _obs(self):
+        return np.array([self.x, 0.0], np.float32)
+
+    def step(self, action):
+        self.x = float(np.clip(self.x + 0.1 * float(np.asarray(action).reshape(-1)[0]), -1, 1))
+        return self._obs(), -abs(self.x), False, False, {"is_success": abs(self.x) < 0.05}
+
+
+class UnseededEnv(GoodEnv):
+    def reset(self, *, seed=None, options=None):
+        self.x = 0.0  # forgets super().reset(seed=seed): Gymnasium's checker catches it
+        return self._obs(), {}
+
+
+class TupleObsEnv(GoodEnv):
+    observation_space = gym.spaces.Tuple((gym.spaces.Discrete(2), gym.spaces.Discrete(2)))
+
+    def _obs(self):
+        return (0, 1)
+
+
+class MultiDiscreteEnv(GoodEnv):
+    action_space = gym.spaces.MultiDiscrete([2, 3])
+
+
+class UnboundedActionEnv(GoodEnv):
+    action_space = gym.spaces.Box(-np.inf, np.inf, (1,), np.float32)
+
+
+class NoSuccessEnv(GoodEnv):
+    def step(self, action):
+        obs, reward, terminated, truncated, _ = super().step(action)
+        return obs, reward, terminated, truncated, {}
+
+
+def limited(cls):
+    return lambda **kwargs: TimeLimit(cls(**kwargs), 50)
+
+
+def problems(env, **kwargs):
+    return [f.what for f in check_environment(env, **kwargs) if f.severity == PROBLEM]
+
+
+def test_a_correct_env_and_our_own_are_clean():
+    assert problems(limited(GoodEnv)) == []
+    assert check_environment("ppolearn/PointReach-v0") == []
+
+
+@pytest.mark.parametrize(
+    "cls, words",
+    [
+        (UnseededEnv, "Gymnasium's env checker failed"),
+        (TupleObsEnv, "unsupported observation space"),
+        (MultiDiscreteEnv, "unsupported action space"),
+        (UnboundedActionEnv, "infinite bounds"),
+        (NoSuccessEnv, "is_success"),
+    ],
+)
+def test_each_problem_is_caught_alone(cls, words):
+    found = problems(limited(cls))
+    assert len(found) == 1 and words in found[0]
+
+
+def test_missing_time_limit_is_caught():
+    found = problems(GoodEnv)
+    assert len(found) == 1 and "no time limit" in found[0]
+
+
+def test_a_success_criterion_satisfies_the_is_success_check():
+    assert any("is_success" in p for p in problems("MountainCar-v0"))
+    assert problems("MountainCar-v0", success="mountain_car_flag") == []
+
+
+def test_gymnasium_warnings_are_notes_not_problems():
+    findings = check_environment("CartPole-v1", success="cartpole_balanced")
+    assert findings and all(f.severity == NOTE for f in findings)
+
+
+def test_cli_exit_status_and_plain_words(capsys):
+    assert main(["check-env", "Pendulum-v1"]) == 0  # the preset's criterion supplies is_success
+    assert main(["check-env", "MountainCarContinuous-v0", "--success", "mountain_car_flag"]) == 0
+    assert main(["check-env", "test_check_env:GoodEnv"]) == 1
+    out = capsys.readouterr().out
+    assert "no time limit" in out and "fix: register the id with max_episode_steps" in out
