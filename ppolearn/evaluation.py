@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Dict, Optional
 
 import numpy as np
 
-from ppolearn.envs import EnvSpec, make_env
+from ppolearn.envs import EnvSpec, make_env, official_id
 from ppolearn.errors import EnvError
 
 if TYPE_CHECKING:
@@ -18,12 +18,13 @@ def evaluate_policy(
 ) -> Dict[str, Any]:
     """Run whole episodes and report what a user asks: return, length, and success where the env says.
 
-    ``env`` defaults to the id the model was trained on; episode i is reset with ``seed + i`` so two
+    ``env`` defaults to the id the model was trained on (for a ``ppolearn/`` batched clone, the official
+    Gymnasium environment it clones: that is the figure that counts); episode i is reset with ``seed + i`` so two
     evaluations of one model see the same starts. The seed default lies away from training seeds.
     """
     spec = model.env_id if env is None else env
     instance = make_env(spec)
-    env_id = spec if isinstance(spec, str) else model.env_id
+    env_id = official_id(spec) if isinstance(spec, str) else model.env_id
     returns, lengths, successes = [], [], []
     try:
         for i in range(episodes):

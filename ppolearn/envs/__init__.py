@@ -6,21 +6,26 @@ from typing import Optional, Union
 
 import torch
 
+from ppolearn.envs.batched import BatchedEnv
 from ppolearn.envs.make import EnvSpec, env_factory, env_id_of, make_env, preset_key
+from ppolearn.envs.registry import batched_class, batched_ids, is_batched_id, official_id
 from ppolearn.envs.spaces import ActionSpec, ObsSpec
 from ppolearn.envs.vector import GymVecEnv, StepResult, VecEnv
 
 __all__ = [
     "ActionSpec",
+    "BatchedEnv",
     "EnvSpec",
     "GymVecEnv",
     "ObsSpec",
     "StepResult",
     "VecEnv",
+    "batched_ids",
     "env_factory",
     "env_id_of",
     "make_env",
     "make_vec_env",
+    "official_id",
     "preset_key",
 ]
 
@@ -37,7 +42,12 @@ def make_vec_env(
     device: Union[str, torch.device] = "cpu",
     env_kwargs: Optional[dict] = None,
 ) -> VecEnv:
-    """A :class:`VecEnv` of ``num_envs`` copies of ``env`` (returned as is if it already is one)."""
+    """A :class:`VecEnv` of ``num_envs`` copies of ``env`` (returned as is if it already is one).
+
+    A ``ppolearn/`` id builds the batched tensor environment on ``device`` (``vectorization`` does not apply).
+    """
     if is_vec_env(env):
         return env  # type: ignore[return-value]
+    if is_batched_id(env):
+        return batched_class(env)(num_envs, device)  # type: ignore[arg-type]
     return GymVecEnv(env, num_envs, vectorization, device, env_kwargs)  # type: ignore[arg-type]
