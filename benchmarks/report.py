@@ -112,12 +112,18 @@ def _target(rows: List[Dict[str, Any]], tasks: List[Dict[str, Any]]) -> str:
             budgets[name.split(",")[0] + ("/batched" if "batched" in name else "")] = _median(
                 [r["budget_seconds"] for r in sel]
             )
-            out.append(
-                f"| {name} | {len(reached)}/{len(sel)} | {_fmt(_median([r['seconds_to_target'] for r in reached]), 2)} "
-                f"| {_fmt(_median([r['steps_to_target'] for r in reached]))} | {_fmt(_median([r['budget_steps'] for r in sel]))} "
-                f"| {_fmt(_median([r['budget_seconds'] for r in sel]), 2)} | {_fmt(_median([r['final_return'] for r in sel]), 1)} "
-                f"| {_fmt(min(r['final_return'] for r in sel), 1)} | {_fmt(_median([r['peak_rss_mib'] for r in sel]))} |"
-            )
+            cells = [
+                name,
+                f"{len(reached)}/{len(sel)}",
+                _fmt(_median([r["seconds_to_target"] for r in reached]), 2),
+                _fmt(_median([r["steps_to_target"] for r in reached])),
+                _fmt(_median([r["budget_steps"] for r in sel])),
+                _fmt(_median([r["budget_seconds"] for r in sel]), 2),
+                _fmt(_median([r["final_return"] for r in sel]), 1),
+                _fmt(min(r["final_return"] for r in sel), 1),
+                _fmt(_median([r["peak_rss_mib"] for r in sel])),
+            ]
+            out.append("| " + " | ".join(cells) + " |")
         sb3, batched = budgets.get("SB3 PPO"), budgets.get("ppolearn/batched")
         if sb3 and batched:
             out.append(

@@ -119,11 +119,16 @@ def main(argv: List[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny budgets, seconds: checks the code path only")
     parser.add_argument("--seeds", type=int, default=5, help="seeds per time-to-target row (median reported)")
     parser.add_argument("--only", choices=["throughput", "target", "scaling"], help="rerun one table only")
-    parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
-    parser.add_argument("--results", default=str(ROOT / "benchmarks" / "results.json"))
-    parser.add_argument("--plot", default=str(ROOT / "docs" / "scaling.png"))
+    parser.add_argument("--out", help="default: BENCHMARKS.md (smoke: runs/bench-smoke/BENCHMARKS.md)")
+    parser.add_argument("--results", help="default: benchmarks/results.json (smoke: runs/bench-smoke/)")
+    parser.add_argument("--plot", help="default: docs/scaling.png (smoke: runs/bench-smoke/)")
     parser.add_argument("--report-only", action="store_true", help="redraw from --results, run nothing")
     args = parser.parse_args(argv)
+    smoke_dir = ROOT / "runs" / "bench-smoke"  # a smoke run never overwrites the real figures
+    args.out = args.out or str(smoke_dir / "BENCHMARKS.md" if args.smoke else ROOT / "BENCHMARKS.md")
+    results = smoke_dir / "results.json" if args.smoke else ROOT / "benchmarks" / "results.json"
+    args.results = args.results or str(results)
+    args.plot = args.plot or str(smoke_dir / "scaling.png" if args.smoke else ROOT / "docs" / "scaling.png")
     results_path = Path(args.results)
     results: Dict[str, Any] = json.loads(results_path.read_text()) if results_path.exists() else {}
     if not args.report_only:
@@ -142,6 +147,7 @@ def main(argv: List[str] | None = None) -> int:
             results_path.parent.mkdir(parents=True, exist_ok=True)
             results_path.write_text(json.dumps(results, indent=1))  # keep what is done if a later table fails
     Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(report.render(results, TASKS, Path(args.plot), smoke=args.smoke))
     print(f"wrote {args.out} and {args.plot}")
     return 0
