@@ -140,7 +140,7 @@ def scaling(job: Job) -> Dict[str, Any]:
     for n in job["num_envs"]:
         env = make_vec_env(job["env"], n, device=job.get("device", "cpu"))
         env.reset(seed=0)
-        steps = max(job["env_steps"] // n, 20)
+        steps = min(max(job["env_steps"] // n, 20), 5_000)  # at most 5,000 batch steps: small n is slow
         actions = torch.rand(steps, n, 1) * 4 - 2
         start = time.perf_counter()
         for t in range(steps):
@@ -151,7 +151,7 @@ def scaling(job: Job) -> Dict[str, Any]:
         model = _ppolearn({**job, "params": params})
         rollout = params["n_steps"] * n
         model.learn(rollout)  # warm-up iteration (allocations), not timed
-        iterations = max(job["train_steps"] // rollout, 2)
+        iterations = min(max(job["train_steps"] // rollout, 2), 30)  # enough for a stable rate, bounded time
         start = time.perf_counter()
         model.learn(iterations * rollout, reset_num_timesteps=False)
         rows.append(

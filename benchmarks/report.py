@@ -6,7 +6,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-HEADER = """# Benchmarks: ppolearn against Stable-Baselines3
+HEADER = """## Speed: ppolearn against Stable-Baselines3
 
 Regenerate everything (tables, `docs/scaling.png`, `benchmarks/results.json`) with one command:
 
@@ -18,7 +18,7 @@ construction, evaluation time is excluded from training time, and its peak RSS i
 process. Times are wall-clock training seconds on the machine below, which other jobs shared while it ran:
 compare the ratios measured side by side, not the absolute figures. Evaluation: deterministic policy,
 20 episodes of the **official** Gymnasium environment (seeds 10000-10019), also for policies trained on a
-`ppolearn/` batched clone.
+`ppolearn/` batched clone. Where the time goes and why: `docs/performance.md`.
 """
 
 
@@ -31,7 +31,22 @@ def _fmt(value: Optional[float], digits: int = 0) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
 
+START, END = "<!-- speed:start -->", "<!-- speed:end -->"
+
+
+def write(path: Path, section: str) -> None:
+    """Put the section between its markers in BENCHMARKS.md, keeping other sections of the file as they are."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    block = f"{START}\n{section.rstrip()}\n{END}\n"
+    if START in text and END in text:
+        text = text[: text.index(START)] + block + text[text.index(END) + len(END) :].lstrip("\n")
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    path.write_text(text)
+
+
 def render(results: Dict[str, Any], tasks: List[Dict[str, Any]], plot: Path, smoke: bool = False) -> str:
+    """The speed section of BENCHMARKS.md (markdown), drawing the scaling plot on the way."""
     parts = [HEADER]
     if smoke:
         parts.append("**Smoke run: tiny budgets that only exercise the code path; these figures mean nothing.**\n")
@@ -50,7 +65,7 @@ def render(results: Dict[str, Any], tasks: List[Dict[str, Any]], plot: Path, smo
 
 def _throughput(rows: List[Dict[str, Any]]) -> str:
     out = [
-        "## 1. Same work, same run: Pendulum-v1 with identical hyperparameters\n",
+        "### 1. Same work, same run: Pendulum-v1 with identical hyperparameters\n",
         "rl-baselines3-zoo's Pendulum-v1 PPO settings without gSDE for both (4 Gymnasium envs, n_steps 1024, "
         "batch 64, 10 epochs, gamma 0.9, GAE 0.95, lr 1e-3, 64x64 tanh nets), the same number of steps, "
         "runs alternated. Steps/s over wall-clock and over the process's CPU time (less sensitive to other "
@@ -81,7 +96,7 @@ def _throughput(rows: List[Dict[str, Any]]) -> str:
 
 def _target(rows: List[Dict[str, Any]], tasks: List[Dict[str, Any]]) -> str:
     out = [
-        "## 2. Time to target\n",
+        "### 2. Time to target\n",
         "Training seconds (evaluation excluded) until the deterministic evaluation on the official env first "
         "reaches the threshold, evaluated every 4,096 steps (ppolearn: after the first update past each "
         "multiple); median over seeds, with how many seeds got there. `budget` is each configuration's whole "
@@ -94,7 +109,7 @@ def _target(rows: List[Dict[str, Any]], tasks: List[Dict[str, Any]]) -> str:
         if not task_rows:
             continue
         out += [
-            f"### {env} (threshold {threshold})\n",
+            f"#### {env} (threshold {threshold})\n",
             "| configuration | seeds at target | median s to target | median steps to target "
             "| budget steps | median budget s | median final return | worst final return | peak RSS MiB |",
             "|---|---|---|---|---|---|---|---|---|",
@@ -139,7 +154,7 @@ def _scaling(rows: List[Dict[str, Any]], plot: Path) -> str:
         return ""
     data = rows[0]["rows"]
     out = [
-        "## 3. Scaling with the number of batched environments (`ppolearn/Pendulum-v1`)\n",
+        "### 3. Scaling with the number of batched environments (`ppolearn/Pendulum-v1`)\n",
         "Training: ppolearn's batched Pendulum preset with n_steps 32, 5 epochs and 4 minibatches per epoch "
         "(so the update's share stays constant), one torch thread. Environment only: the batched env stepped "
         "with random actions, no policy: the ceiling.\n",

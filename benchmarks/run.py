@@ -148,7 +148,7 @@ def main(argv: List[str] | None = None) -> int:
             results_path.write_text(json.dumps(results, indent=1))  # keep what is done if a later table fails
     Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(report.render(results, TASKS, Path(args.plot), smoke=args.smoke))
+    report.write(Path(args.out), report.render(results, TASKS, Path(args.plot), smoke=args.smoke))
     print(f"wrote {args.out} and {args.plot}")
     return 0
 
