@@ -12,7 +12,7 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 PYTEST_ARGS ?=
 PY39 ?= $(shell for p in python3.9 $$HOME/.pyenv/versions/3.9*/bin/python3.9; do $$p -c '' 2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: install install-dev train test test-fast test-slow lint bench clean
+.PHONY: install install-dev train test test-fast test-slow lint bench bench-smoke clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,15 @@ test-fast: lint
 
 test-slow: install-dev
 	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
+
+# Benchmarks against Stable-Baselines3 (benchmark-only dependency): tables in BENCHMARKS.md, plot in docs/.
+bench: install
+	$(PIP) install -q -r benchmarks/requirements.txt
+	$(PY) -m benchmarks.run
+
+# The same code path with tiny budgets (seconds); writes to runs/bench-smoke, not BENCHMARKS.md.
+bench-smoke: install
+	$(PY) -m benchmarks.run --smoke
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

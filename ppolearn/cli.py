@@ -34,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     train = sub.add_parser("train", help="train a policy (or resume a run)")
-    train.add_argument("--env", help="Gymnasium id, module:Env-v0 or module:ClassName")
+    train.add_argument(
+        "--env", help="Gymnasium id, module:Env-v0, module:ClassName, or a batched clone such as ppolearn/Pendulum-v1"
+    )
     train.add_argument("--config", metavar="FILE", help="YAML file of config keys (overrides the preset)")
     train.add_argument(
         "--set",

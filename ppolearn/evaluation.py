@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Dict, Optional
 
 import numpy as np
 
-from ppolearn.envs import EnvSpec, env_factory, with_success
+from ppolearn.envs import EnvSpec, env_factory, official_id, with_success
 from ppolearn.errors import EnvError
 
 if TYPE_CHECKING:
@@ -22,12 +22,13 @@ def evaluate_policy(
     tasks); ``mean_steps_to_success`` is the mean first step at which it held, over the successful episodes,
     and null where no episode succeeded or the environment reports no success.
 
-    ``env`` defaults to the id the model was trained on; episode i is reset with ``seed + i`` so two
+    ``env`` defaults to the id the model was trained on (for a ``ppolearn/`` batched clone, the official
+    Gymnasium environment it clones: that is the figure that counts); episode i is reset with ``seed + i`` so two
     evaluations of one model see the same starts. The seed default lies away from training seeds.
     """
     spec = model.env_id if env is None else env
     instance = with_success(env_factory(spec), model.config.success)()
-    env_id = spec if isinstance(spec, str) else model.env_id
+    env_id = official_id(spec) if isinstance(spec, str) else model.env_id
     returns, lengths, successes, steps_to_success = [], [], [], []
     try:
         for i in range(episodes):

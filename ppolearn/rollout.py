@@ -8,6 +8,7 @@ code runs Gymnasium vector envs, batched tensor envs, and remote workers' slices
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import List, Optional
 
@@ -32,6 +33,10 @@ class RolloutBatch:
 
     def __len__(self) -> int:
         return self.obs.shape[0]
+
+    def select(self, index: torch.Tensor | slice) -> RolloutBatch:
+        """The rows at ``index`` of every field; a slice returns views, so it copies nothing."""
+        return RolloutBatch(*(getattr(self, f.name)[index] for f in dataclasses.fields(self)))
 
 
 @dataclass

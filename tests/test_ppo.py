@@ -45,7 +45,8 @@ def test_save_load_predicts_identically_with_normalisation(tmp_path):
     b, _ = loaded.predict(obs, deterministic=True)
     assert np.array_equal(a, b)
     single, _ = loaded.predict(obs[0])
-    assert single.shape == (1,) and np.array_equal(single, b[0])
+    # a batch of 1 and a batch of 50 go through different BLAS kernels: equal up to float32 rounding only
+    assert single.shape == (1,) and np.allclose(single, b[0], rtol=0, atol=1e-6)
     assert np.all(np.abs(b) <= 2.0)  # clipped to Pendulum's bounds
 
 

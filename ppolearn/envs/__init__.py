@@ -7,23 +7,28 @@ from typing import Optional, Union
 import gymnasium as gym
 import torch
 
+from ppolearn.envs.batched import BatchedEnv
 from ppolearn.envs.make import EnvSpec, env_factory, env_id_of, make_env, preset_key
+from ppolearn.envs.registry import batched_class, batched_ids, is_batched_id, official_id
 from ppolearn.envs.spaces import ActionSpec, ObsSpec
 from ppolearn.envs.success import SuccessInfo, with_success
 from ppolearn.envs.vector import GymVecEnv, StepResult, VecEnv
 
 __all__ = [
     "ActionSpec",
+    "BatchedEnv",
     "EnvSpec",
     "GymVecEnv",
     "ObsSpec",
     "StepResult",
     "SuccessInfo",
     "VecEnv",
+    "batched_ids",
     "env_factory",
     "env_id_of",
     "make_env",
     "make_vec_env",
+    "official_id",
     "preset_key",
     "with_success",
 ]
@@ -51,9 +56,12 @@ def make_vec_env(
     """A :class:`VecEnv` of ``num_envs`` copies of ``env`` (returned as is if it already is one).
 
     ``success`` names a criterion from :mod:`ppolearn.envs.success` that each copy reports as ``is_success``.
+    A ``ppolearn/`` id builds the batched tensor environment on ``device`` (``vectorization`` does not apply).
     """
     if is_vec_env(env):
         return env  # type: ignore[return-value]
+    if is_batched_id(env):
+        return batched_class(env)(num_envs, device)  # type: ignore[arg-type]
     return GymVecEnv(  # type: ignore[arg-type]
         env, num_envs, vectorization, device, env_kwargs, sanitize_nonfinite, success
     )

@@ -15,6 +15,7 @@ from typing import Any, Callable, Union
 
 import gymnasium as gym
 
+from ppolearn.envs.registry import batched_ids, is_batched_id, official_id
 from ppolearn.errors import EnvError
 
 EnvFactory = Callable[..., gym.Env]
@@ -64,6 +65,8 @@ def env_factory(env: EnvSpec) -> EnvFactory:
 
 
 def _factory_from_string(spec: str) -> EnvFactory:
+    if is_batched_id(spec):  # one env of a batched clone is the official Gymnasium env it clones
+        spec = official_id(spec)
     if ":" in spec:
         module_name, _, attr = spec.partition(":")
         module = _import(module_name, spec)
@@ -103,7 +106,7 @@ def _check_registered(env_id: str) -> None:
         importlib.import_module("ppolearn.envs")  # registers our own environments
         if env_id in gym.registry:
             return
-    close = difflib.get_close_matches(env_id, list(gym.registry), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(env_id, list(gym.registry) + batched_ids(), n=1, cutoff=0.6)
     hint = f"; did you mean '{close[0]}'?" if close else ""
     raise EnvError(f"unknown environment '{env_id}'{hint} (see gymnasium.pprint_registry() for the ids)")
 

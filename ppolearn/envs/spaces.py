@@ -77,6 +77,11 @@ class ActionSpec:
     shape: Optional[List[int]] = None
     start: int = 0  # Discrete(n, start)
 
+    def __post_init__(self) -> None:
+        if self.kind == "box":  # bounds as arrays once, not per step in to_env (not fields: saved specs stay plain)
+            object.__setattr__(self, "_low", np.asarray(self.low, np.float32))
+            object.__setattr__(self, "_high", np.asarray(self.high, np.float32))
+
     @classmethod
     def from_space(cls, space: gym.Space) -> ActionSpec:
         if isinstance(space, gym.spaces.Box):
@@ -102,7 +107,7 @@ class ActionSpec:
         """Policy outputs to what the environment takes: clipped to the bounds, or shifted by start."""
         if self.is_discrete:
             return actions.astype(np.int64) + self.start
-        clipped = np.clip(actions, np.asarray(self.low, np.float32), np.asarray(self.high, np.float32))
+        clipped = np.minimum(np.maximum(actions, self._low), self._high)  # np.clip's dispatch costs more here
         return clipped.reshape((-1, *self.shape) if batched else tuple(self.shape))
 
     def to_dict(self) -> Dict[str, Any]:

@@ -109,9 +109,11 @@ class GymVecEnv:
         self._steps = 0
         self.sanitize_nonfinite = sanitize_nonfinite
         self.sanitized = 0  # how many non-finite values were replaced (with sanitize_nonfinite)
+        self._no_success = torch.full((num_envs,), float("nan"), device=self.device)  # reused while no info
 
-    def _tensor(self, array: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        return torch.as_tensor(array, dtype=dtype).to(self.device, non_blocking=True)
+    def _tensor(self, array: np.ndarray, dtype: np.dtype = np.float32) -> torch.Tensor:
+        # from_numpy shares memory (no copy on CPU); every array handed over here is freshly made per step
+        return torch.from_numpy(np.ascontiguousarray(array, dtype=dtype)).to(self.device, non_blocking=True)
 
     def reset(self, seed: Optional[int] = None) -> torch.Tensor:
         try:
@@ -142,27 +144,28 @@ class GymVecEnv:
         self._lengths += 1
         ep_return = self._returns.astype(np.float32)
         ep_length = self._lengths.copy()
-        success = np.full(self.num_envs, np.nan, dtype=np.float32)
-        final_flat = flat
+        obs = self._tensor(flat)
+        final_obs, success = obs, self._no_success  # no episode ended: nothing to copy (the common case)
         if done.any():
             final_flat = flat.copy()
-            for i in np.flatnonzero(done):
+            for i in np.flatnonzero(done):  # Gymnasium hands back ended episodes' last obs one by one
                 final_flat[i] = self._finite(self.obs_spec.flatten(infos["final_obs"][i]), "observation")
+            final_obs = self._tensor(final_flat)
             final_info = infos.get("final_info", {})
             if "is_success" in final_info:
                 mask = final_info.get("_is_success", np.ones(self.num_envs, dtype=bool))
-                success = np.where(mask, np.asarray(final_info["is_success"], dtype=np.float32), np.nan)
+                success = self._tensor(np.where(mask, np.asarray(final_info["is_success"], np.float32), np.nan))
             self._returns[done] = 0
             self._lengths[done] = 0
         return StepResult(
-            obs=self._tensor(flat),
+            obs=obs,
             reward=self._tensor(reward),
-            terminated=self._tensor(terminated, torch.bool),
-            truncated=self._tensor(truncated, torch.bool),
-            final_obs=self._tensor(final_flat),
+            terminated=self._tensor(terminated, np.bool_),
+            truncated=self._tensor(truncated, np.bool_),
+            final_obs=final_obs,
             episode_return=self._tensor(ep_return),
-            episode_length=self._tensor(ep_length, torch.int64),
-            episode_success=self._tensor(success.astype(np.float32)),
+            episode_length=self._tensor(ep_length, np.int64),
+            episode_success=success,
         )
 
     def _finite(self, array: np.ndarray, what: str) -> np.ndarray:
