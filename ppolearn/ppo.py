@@ -72,6 +72,13 @@ def clipped_surrogate_loss(
     return -torch.min(surr1, surr2).mean(), ratios
 
 
+def approx_kl(log_probs: torch.Tensor, old_log_probs: torch.Tensor) -> torch.Tensor:
+    """KL(pi_old || pi) estimated from samples of pi_old: mean of (r - 1) - log r (unbiased, low variance)."""
+    with torch.no_grad():
+        log_ratio = log_probs - old_log_probs
+        return ((log_ratio.exp() - 1) - log_ratio).mean()
+
+
 def value_loss(
     values: torch.Tensor, old_values: torch.Tensor, rtgs: torch.Tensor, clip_range_vf: Optional[float]
 ) -> torch.Tensor:
@@ -223,51 +230,56 @@ class PPO:
         """n_epochs of minibatch Adam on the PPO-Clip objective (actor) and MSE (critic)."""
         cfg = self.config
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
-        # sums of actor loss, critic loss, entropy, approx KL, clip fraction over minibatches (no per-step sync)
-        totals = torch.zeros(5, device=self.device)
-        n_minibatches, epochs_run, stop = 0, 0, False
+        # Statistics accumulate as tensors, read once at the end: a .item() per minibatch would cost a sync.
+        loss_sums = torch.zeros(3, device=self.device)  # actor loss, critic loss, entropy (sums over minibatches)
+        ratio_sums = torch.zeros(2, device=self.device)  # approx KL, clipped samples (sums over samples)
+        new_log_probs = torch.empty_like(batch.log_probs)  # each sample's log pi before its minibatch's step
+        n_minibatches, n_samples, epochs_run, stop = 0, 0, 0, False
         for _epoch in range(cfg.n_epochs):
             order = torch.randperm(len(batch), generator=self.generator, device=self.device)  # reshuffle each epoch
             # one gather per field per epoch; the minibatches below are then contiguous views (no per-step copy)
             shuffled = batch.select(order)
+            rows = 0
             for start in range(0, len(batch), cfg.batch_size):
                 mb = shuffled.select(slice(start, start + cfg.batch_size))
                 values, log_probs, entropy = self.evaluate(mb.obs, mb.acts)
+                if cfg.target_kl is not None and approx_kl(log_probs, mb.log_probs).item() > 1.5 * cfg.target_kl:
+                    stop = True  # the policy moved too far from pi_old: skip this step and the rest
+                    break
                 advantages = mb.advantages
                 if cfg.normalize_advantage and len(mb) > 1:  # per-minibatch: unit scale whatever the reward
                     advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-                actor_loss, ratios = clipped_surrogate_loss(log_probs, mb.log_probs, advantages, cfg.clip_range)
+                actor_loss, _ = clipped_surrogate_loss(log_probs, mb.log_probs, advantages, cfg.clip_range)
                 critic_loss = value_loss(values, mb.values, mb.rtgs, cfg.clip_range_vf)
                 entropy_mean = entropy.mean()
-                with torch.no_grad():
-                    log_ratio = log_probs - mb.log_probs
-                    approx_kl = ((ratios - 1) - log_ratio).mean()  # unbiased, low-variance KL estimator (k3)
-                    clip_frac = ((ratios - 1).abs() > cfg.clip_range).float().mean()
-                if cfg.target_kl is not None and approx_kl.item() > 1.5 * cfg.target_kl:
-                    stop = True  # the policy moved too far from pi_old: skip this step and the rest
-                    break
                 loss = actor_loss - cfg.ent_coef * entropy_mean + cfg.vf_coef * critic_loss
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm, foreach=True)  # global norm clip
                 self.optimizer.step()
-                totals += torch.stack(
-                    [actor_loss.detach(), critic_loss.detach(), entropy_mean.detach(), approx_kl, clip_frac]
-                )
+                new_log_probs[start : start + len(mb)] = log_probs.detach()
+                loss_sums += torch.stack([actor_loss, critic_loss, entropy_mean]).detach()
                 n_minibatches += 1
+                rows = start + len(mb)
+            # KL and clip fraction of the epoch's minibatches in one pass (the same numbers as per minibatch)
+            log_ratio = new_log_probs[:rows] - shuffled.log_probs[:rows]
+            ratio = log_ratio.exp()
+            ratio_sums += torch.stack([((ratio - 1) - log_ratio).sum(), ((ratio - 1).abs() > cfg.clip_range).sum()])
+            n_samples += rows
             epochs_run += 1
             if stop:
                 break
-        means = (totals / max(n_minibatches, 1)).tolist()
+        losses = (loss_sums / max(n_minibatches, 1)).tolist()
+        kl, clip_fraction = (ratio_sums / max(n_samples, 1)).tolist()
         explained_var = float("nan")  # 1 - Var(R - V) / Var(R): how much of the returns the critic predicted
         if len(batch) > 1 and batch.rtgs.var() > 0:
             explained_var = (1 - (batch.rtgs - batch.values).var() / batch.rtgs.var()).item()
         return {
-            "actor_loss": means[0],
-            "critic_loss": means[1],
-            "entropy": means[2],
-            "approx_kl": means[3],
-            "clip_fraction": means[4],
+            "actor_loss": losses[0],
+            "critic_loss": losses[1],
+            "entropy": losses[2],
+            "approx_kl": kl,
+            "clip_fraction": clip_fraction,
             "explained_variance": explained_var,
             "learning_rate": self.optimizer.param_groups[0]["lr"],
             "epochs": float(epochs_run),
