@@ -2,9 +2,11 @@
 
 Each step, every clone environment is put in exactly the state its Gymnasium twin is in (so float rounding
 cannot accumulate into chaotic divergence), both take the same action, and observation, reward,
-terminated and truncated must agree. Some twins start close to the time limit so truncation at 200 / 500 /
-999 steps is checked too. Tolerance: atol 1e-5 with a float64 clone (Gymnasium computes in float64 and
+terminated and truncated must agree. Some twins start close to the time limit so truncation at 100 / 200 /
+500 / 999 steps is checked too. Tolerance: atol 1e-5 with a float64 clone (Gymnasium computes in float64 and
 returns float32 observations), atol 1e-4 (relative 1e-5 on rewards) with the default float32 clone.
+PointReach's is_success must agree exactly, except where the distance or speed lies within that atol of its
+threshold (where float rounding may legitimately decide either way).
 """
 
 import gymnasium as gym
@@ -26,7 +28,18 @@ def _time_limit(env: gym.Env) -> gym.wrappers.TimeLimit:
 
 
 def _state(env: gym.Env) -> np.ndarray:
-    return np.asarray(env.unwrapped.state, dtype=np.float64)
+    env = env.unwrapped
+    if hasattr(env, "state"):  # classic control
+        return np.asarray(env.state, dtype=np.float64)
+    return np.concatenate([env.pos, env.vel, env.goal])  # PointReach: the clone's (pos, vel, goal) layout
+
+
+def _flat_box(space: gym.Space, clone) -> gym.spaces.Box:
+    """The official observation space as the clone emits it: Dict entries concatenated in ObsSpec's order."""
+    if isinstance(space, gym.spaces.Box):
+        return space
+    parts = [space[k] for k in clone.obs_spec.keys]
+    return gym.spaces.Box(np.concatenate([p.low for p in parts]), np.concatenate([p.high for p in parts]))
 
 
 @pytest.mark.parametrize("dtype,atol", [(torch.float64, 1e-5), (torch.float32, 1e-4)])
@@ -50,18 +63,22 @@ def test_clone_matches_gymnasium_step_by_step(env_id, dtype, atol):
             actions = rng.integers(0, clone.action_spec.dim, N_ENVS)
             env_actions = actions
         else:  # beyond the bounds on purpose: both sides must clip the same way (as GymVecEnv does)
-            actions = rng.uniform(-1.5, 1.5, (N_ENVS, 1)).astype(np.float32) * np.float32(clone.action_spec.high[0])
+            shape = (N_ENVS, clone.action_spec.dim)
+            actions = rng.uniform(-1.5, 1.5, shape).astype(np.float32) * np.float32(clone.action_spec.high[0])
             env_actions = clone.action_spec.to_env(actions, batched=True)
         step = clone.step(torch.as_tensor(actions))
         for i, twin in enumerate(twins):
-            obs, reward, terminated, truncated, _ = twin.step(env_actions[i])
+            obs, reward, terminated, truncated, info = twin.step(env_actions[i])
             returns[i] += reward
             lengths[i] += 1
             assert bool(step.terminated[i]) == terminated, f"{env_id} env {i}: terminated differs"
             assert bool(step.truncated[i]) == truncated, f"{env_id} env {i}: truncated differs"
             np.testing.assert_allclose(step.reward[i].item(), reward, atol=atol, rtol=1e-5)
+            obs = clone.obs_spec.flatten(obs)
             np.testing.assert_allclose(step.final_obs[i].numpy(), obs, atol=atol, rtol=1e-5)
             if terminated or truncated:
+                if "is_success" not in info:  # tasks without a success notion report NaN, as GymVecEnv does
+                    assert np.isnan(step.episode_success[i].item())
                 saw_truncation |= truncated
                 assert step.episode_length[i].item() == lengths[i]
                 np.testing.assert_allclose(step.episode_return[i].item(), returns[i], rtol=1e-4, atol=1e-3)
@@ -72,11 +89,54 @@ def test_clone_matches_gymnasium_step_by_step(env_id, dtype, atol):
     assert saw_truncation, f"{env_id}: the time limit was never reached"
 
 
+@pytest.mark.parametrize("dtype,atol", [(torch.float64, 1e-5), (torch.float32, 1e-4)])
+def test_point_reach_clone_matches_is_success_step_by_step(dtype, atol):
+    """A noisy PD controller drives the point onto the goal (and, at times, into the walls) so that
+    is_success is both true and false; it must agree every step, and at the 100-step limit as episode_success."""
+    clone = batched_class("ppolearn/PointReachBatched-v0")(N_ENVS, dtype=dtype)
+    clone.reset(seed=0)
+    twins = [make_env("ppolearn/PointReach-v0") for _ in range(N_ENVS)]
+    for i, twin in enumerate(twins):
+        twin.reset(seed=i)
+        _time_limit(twin)._elapsed_steps = clone.elapsed[i] = 7 * i  # staggered episode ends
+    rng = np.random.default_rng(1)
+    radius, stop = clone.target_radius, clone.stop_speed
+    successes = ended_successes = ended = 0
+    for _ in range(400):
+        states = np.stack([_state(t) for t in twins])
+        clone.state = torch.as_tensor(states, dtype=dtype)
+        pos, vel, goal = np.split(states, 3, axis=1)
+        actions = 4.0 * (goal - pos) - 3.0 * vel + rng.normal(0.0, 0.05, pos.shape)  # often beyond [-1, 1]
+        wild = rng.random(N_ENVS) < 0.1  # sometimes a random push, out of bounds too
+        actions[wild] = rng.uniform(-3.0, 3.0, (int(wild.sum()), 2))
+        actions = actions.astype(np.float32)
+        step = clone.step(torch.as_tensor(actions))
+        done = step.terminated | step.truncated
+        # per-step success: the clone's state where the episode goes on, episode_success where it ended
+        clone_success = torch.where(done, step.episode_success == 1.0, clone.success(clone.state)).numpy()
+        assert torch.isnan(step.episode_success[~done]).all()
+        for i, twin in enumerate(twins):
+            obs, reward, terminated, truncated, info = twin.step(clone.action_spec.to_env(actions[i]))
+            u = twin.unwrapped
+            assert (bool(step.terminated[i]), bool(step.truncated[i])) == (terminated, truncated)
+            np.testing.assert_allclose(step.reward[i].item(), reward, atol=atol, rtol=1e-5)
+            np.testing.assert_allclose(step.final_obs[i].numpy(), clone.obs_spec.flatten(obs), atol=atol)
+            margin = min(abs(np.linalg.norm(u.pos - u.goal) - radius), abs(np.linalg.norm(u.vel) - stop))
+            if margin > atol:
+                assert bool(clone_success[i]) == info["is_success"], f"env {i}: is_success differs"
+            successes += info["is_success"]
+            if truncated:
+                ended += 1
+                ended_successes += info["is_success"]
+                twin.reset(seed=int(rng.integers(1 << 30)))
+    assert ended >= N_ENVS and 0 < ended_successes < ended and successes > 0
+
+
 @pytest.mark.parametrize("env_id", batched_ids())
 def test_reset_draws_from_the_official_start_distribution(env_id):
     clone = make_vec_env(env_id, 4096)
     obs = clone.reset(seed=1).numpy()
-    space = make_env(official_id(env_id)).observation_space
+    space = _flat_box(make_env(official_id(env_id)).observation_space, clone)
     assert obs.shape == (4096, space.shape[0]) and obs.dtype == np.float32
     assert all(space.contains(o) for o in obs[:64])
     again = make_vec_env(env_id, 4096).reset(seed=1).numpy()

@@ -5,9 +5,10 @@ more than the policy's forward pass. A batched environment keeps the whole state
 state_dim) tensor on the policy's device, so a step is a handful of tensor operations whatever num_envs.
 
 :class:`BatchedEnv` implements the :class:`~ppolearn.envs.vector.VecEnv` protocol natively; subclasses
-give only the physics (``sample_states``, ``dynamics``, ``observe``). The base does what Gymnasium's
-wrappers and ``SAME_STEP`` autoreset would: action clipping, the time limit, per-env episode return and
-length, and resetting the environments that ended, all without a Python loop over environments.
+give only the physics (``sample_states``, ``dynamics``, ``observe``) and, for goal tasks, ``success``. The
+base does what Gymnasium's wrappers and ``SAME_STEP`` autoreset would: action clipping, the time limit,
+per-env episode return, length and success, and resetting the environments that ended, all without a
+Python loop over environments.
 """
 
 from __future__ import annotations
@@ -22,15 +23,16 @@ from ppolearn.envs.vector import StepResult
 
 
 class BatchedEnv:
-    """Base of the batched clones; ``env_id`` is ``ppolearn/<official_id>``."""
+    """Base of the batched clones; ``env_id`` is ``batched_id``, by default ``ppolearn/<official_id>``."""
 
     official_id: str = ""  # the Gymnasium id this environment clones (evaluation runs there)
+    batched_id: str = ""  # set where ppolearn/<official_id> would not do (the official id is ppolearn's own)
     max_episode_steps: int = 0  # Gymnasium's TimeLimit for the official id
-    observation_space: gym.spaces.Box  # one environment's spaces, as the official env declares them
+    observation_space: gym.Space  # one environment's spaces, as the official env declares them (Box or Dict)
     action_space: gym.Space
 
     def __init__(self, num_envs: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> None:
-        self.env_id = f"ppolearn/{self.official_id}"
+        self.env_id = self.batched_id or f"ppolearn/{self.official_id}"
         self.num_envs = num_envs
         self.device = torch.device(device)
         self.dtype = dtype  # of the physical state; float64 reproduces Gymnasium's numpy arithmetic closest
@@ -41,7 +43,7 @@ class BatchedEnv:
         if not self.action_spec.is_discrete:
             self._low = torch.tensor(self.action_spec.low, dtype=dtype, device=self.device)
             self._high = torch.tensor(self.action_spec.high, dtype=dtype, device=self.device)
-        # no success notion in these tasks: NaN, as GymVecEnv reports for envs without info["is_success"]
+        # NaN where no episode ended or the task has no success notion, as GymVecEnv reports them
         self._no_success = torch.full((num_envs,), float("nan"), device=self.device)
         self.state = self.sample_states(num_envs)
         self.elapsed = torch.zeros(num_envs, dtype=torch.int64, device=self.device)  # steps into the episode
@@ -60,6 +62,10 @@ class BatchedEnv:
     def observe(self, state: torch.Tensor) -> torch.Tensor:
         """The observation of each state, in the state's dtype."""
         raise NotImplementedError
+
+    def success(self, state: torch.Tensor) -> Optional[torch.Tensor]:
+        """Each state's info["is_success"] as a bool tensor, or None for tasks without one."""
+        return None
 
     # --- the VecEnv protocol ---------------------------------------------------------------------------
 
@@ -82,6 +88,11 @@ class BatchedEnv:
         truncated = self.elapsed >= self.max_episode_steps  # Gymnasium's TimeLimit (set even if terminated)
         done = terminated | truncated
         final_obs = self.observe(state).float()
+        success = self.success(state)
+        if success is None:
+            episode_success = self._no_success
+        else:  # the ended episodes' last is_success, NaN elsewhere
+            episode_success = torch.where(done, success.float(), self._no_success)
         self._returns += reward
         episode_return = self._returns.float()
         episode_length = self.elapsed.clone()
@@ -98,7 +109,7 @@ class BatchedEnv:
             final_obs=final_obs,
             episode_return=episode_return,
             episode_length=episode_length,
-            episode_success=self._no_success,
+            episode_success=episode_success,
         )
 
     def _to_env(self, actions: torch.Tensor) -> torch.Tensor:

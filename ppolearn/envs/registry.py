@@ -15,6 +15,7 @@ _BATCHED: Dict[str, Tuple[str, str]] = {
     "ppolearn/MountainCarContinuous-v0": ("ppolearn.envs.classic:MountainCarContinuous", "MountainCarContinuous-v0"),
     "ppolearn/CartPole-v1": ("ppolearn.envs.classic:CartPole", "CartPole-v1"),
     "ppolearn/Acrobot-v1": ("ppolearn.envs.classic:Acrobot", "Acrobot-v1"),
+    "ppolearn/PointReachBatched-v0": ("ppolearn.envs.point_reach_batched:PointReach", "ppolearn/PointReach-v0"),
 }
 
 
