@@ -114,6 +114,8 @@ def list_checkpoints(directory: Path) -> List[Path]:
 
 
 def prune_checkpoints(directory: Path, keep: int) -> None:
-    """Delete all but the newest ``keep`` checkpoints."""
+    """Delete all but the newest ``keep`` checkpoints, and temporary files a killed process left behind."""
     for old in list_checkpoints(directory)[:-keep]:
         old.unlink(missing_ok=True)
+    for stale in directory.glob(".step_*.tmp"):  # only this process writes here, and its save has finished
+        stale.unlink(missing_ok=True)
