@@ -153,3 +153,30 @@ def test_autoreset_hands_back_final_obs_and_fresh_starts():
     assert step.truncated.all() and (step.episode_length == 200).all()
     assert not torch.equal(step.obs, step.final_obs)  # obs is already the next episode's first observation
     assert (env.elapsed == 0).all()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("env_id", batched_ids())
+def test_clone_on_cuda_matches_the_cpu_clone(env_id):
+    cpu, gpu = make_vec_env(env_id, 64, device="cpu"), make_vec_env(env_id, 64, device="cuda")
+    cpu.reset(seed=0)
+    gpu.reset(seed=0)
+    gpu.state = cpu.state.to("cuda")  # same states; the two devices' RNG streams differ
+    actions = (
+        torch.rand(64, *cpu.action_spec.shape or ()) * 2 - 1
+        if not cpu.action_spec.is_discrete
+        else (torch.randint(0, cpu.action_spec.dim, (64,)))
+    )
+    a, b = cpu.step(actions), gpu.step(actions.to("cuda"))
+    assert b.obs.is_cuda
+    assert torch.allclose(a.reward, b.reward.cpu(), atol=1e-4)
+    assert torch.equal(a.terminated, b.terminated.cpu())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_training_on_a_cuda_clone():
+    from ppolearn import PPO
+
+    model = PPO("ppolearn/Pendulum-v1", device="cuda", verbose=0, num_envs=64, n_steps=8, batch_size=128, n_epochs=1)
+    model.learn(64 * 8 * 2)
+    assert model.num_timesteps == 1024 and next(model.actor.parameters()).is_cuda
