@@ -108,28 +108,10 @@ class PPO:
         ray_address: Optional[str] = None,
         **overrides: Any,
     ) -> None:
-        self.env_id = getattr(env, "env_id", None) or env_id_of(env)  # type: ignore[arg-type]
-        self.config = self._init_hyperparameters(self.env_id, config, overrides)
-        self.device = resolve_device(self.config.device)
-        if self.config.torch_threads > 0:
-            torch.set_num_threads(self.config.torch_threads)
-        self.env: Optional[VecEnv] = None
-        self.workers: Optional[RayRolloutGroup] = None
-        if self.config.backend == "ray":
-            self.workers = RayRolloutGroup(env, self.config, ray_address)
-            self._build(*self.workers.specs())
-        else:
-            self.env = make_vec_env(
-                env,
-                self.config.num_envs,
-                self.config.vec_env,
-                self.device,
-                sanitize_nonfinite=self.config.sanitize_nonfinite,
-                success=self.config.success,
-            )
-            if self.env.num_envs != self.config.num_envs:  # a ready VecEnv decides its own size
-                self.config = self.config.replace(num_envs=self.env.num_envs)
-            self._build(self.env.obs_spec, self.env.action_spec)
+        env_id = _env_name(env)
+        hyperparameters = self._init_hyperparameters(env_id, config, overrides)
+        obs_spec, action_spec = self._attach(env_id, hyperparameters, env, ray_address)  # type: ignore[misc]
+        self._build(obs_spec, action_spec)  # actor, critic, optimiser, normalisers
         self.run_dir = prepare_run_dir(run_dir) if run_dir is not None else None
         self.verbose = verbose
 
@@ -141,6 +123,33 @@ class PPO:
         if isinstance(config, PPOConfig):
             return build_config(config.to_dict(), overrides)
         return build_config(load_preset(preset_key(env_id)), config, overrides)
+
+    def _attach(
+        self, env_id: str, config: PPOConfig, env: Union[EnvSpec, VecEnv, None], ray_address: Optional[str]
+    ) -> Optional[Tuple[ObsSpec, ActionSpec]]:
+        """Device, threads and the environments (a local VecEnv or Ray workers); their spaces, if any."""
+        self.env_id, self.config = env_id, config
+        self.device = resolve_device(config.device)
+        if config.torch_threads > 0:
+            torch.set_num_threads(config.torch_threads)
+        self.env: Optional[VecEnv] = None
+        self.workers: Optional[RayRolloutGroup] = None
+        if env is None:
+            return None
+        if config.backend == "ray":
+            self.workers = RayRolloutGroup(env, config, ray_address)
+            return self.workers.specs()
+        self.env = make_vec_env(
+            env,
+            config.num_envs,
+            config.vec_env,
+            self.device,
+            sanitize_nonfinite=config.sanitize_nonfinite,
+            success=config.success,
+        )
+        if self.env.num_envs != config.num_envs:  # a ready VecEnv decides its own size
+            self.config = config.replace(num_envs=self.env.num_envs)
+        return self.env.obs_spec, self.env.action_spec
 
     def _build(self, obs_spec: ObsSpec, action_spec: ActionSpec) -> None:
         """Create the actor, critic, optimiser, normalisers and the random generator (step 1)."""
@@ -475,28 +484,12 @@ class PPO:
         except (KeyError, TypeError) as exc:
             raise CheckpointError(f"'{path}' is missing or has malformed fields ({exc})") from None
         model = cls.__new__(cls)
-        model.env_id, model.config, model.run_dir, model.verbose = data["env_id"], config, None, verbose
-        model.device = resolve_device(config.device)
-        if config.torch_threads > 0:
-            torch.set_num_threads(config.torch_threads)
-        model.env, model.workers = None, None
-        if env is not None and config.backend == "ray":  # fresh workers; they get the weights every iteration
-            model.workers = RayRolloutGroup(env, config, ray_address)
-            _check_same_spaces(path, obs_spec, action_spec, *model.workers.specs(), env_id_of(env))
-        elif env is not None:
-            model.env = make_vec_env(
-                env,
-                config.num_envs,
-                config.vec_env,
-                model.device,
-                sanitize_nonfinite=config.sanitize_nonfinite,
-                success=config.success,
-            )
-            _check_same_spaces(path, obs_spec, action_spec, model.env.obs_spec, model.env.action_spec, model.env.env_id)
-            if model.env.num_envs != config.num_envs:
-                model.config = config = config.replace(num_envs=model.env.num_envs)
+        env_specs = model._attach(data["env_id"], config, env, ray_address)  # Ray workers get weights each iteration
+        if env_specs is not None:
+            _check_same_spaces(path, obs_spec, action_spec, *env_specs, _env_name(env))
         model._build(obs_spec, action_spec)
         model.run_dir = prepare_run_dir(run_dir) if run_dir is not None else None
+        model.verbose = verbose
         model._load_state(data, path)
         return model
 
@@ -548,6 +541,10 @@ def _adam(params: List[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=lr, eps=1e-5, fused=True)
     except (RuntimeError, TypeError):
         return torch.optim.Adam(params, lr=lr, eps=1e-5, foreach=True)
+
+
+def _env_name(env: Union[EnvSpec, VecEnv]) -> str:
+    return getattr(env, "env_id", None) or env_id_of(env)  # type: ignore[arg-type]
 
 
 def _check_same_spaces(
