@@ -19,7 +19,7 @@ from typing import Any, Dict, Optional, Union
 
 import yaml
 
-from ppolearn.checkpoint import list_checkpoints, prepare_run_dir, safe_load
+from ppolearn.checkpoint import list_checkpoints, safe_load
 from ppolearn.config import PPOConfig, build_config, load_preset, load_yaml
 from ppolearn.envs import preset_key
 from ppolearn.errors import PPOLearnError
@@ -65,7 +65,6 @@ def train(
     env_id: str, config: PPOConfig, run_dir: Path, quiet: bool = False, ray_address: Optional[str] = None
 ) -> Dict[str, Any]:
     """Train a new run to config.total_timesteps, then write model, learning curve and eval.json."""
-    prepare_run_dir(run_dir)
     model = PPO(env_id, config, run_dir=run_dir, verbose=0 if quiet else 1, ray_address=ray_address)
     write_config(run_dir, env_id, model.config)
     return _train_and_finish(model, run_dir, reset=True)
@@ -84,7 +83,6 @@ def resume(
     A Ray run may resume with another worker count or on another cluster: workers hold no state of their own.
     """
     checkpoint = PPO.latest_checkpoint(run_dir)
-    prepare_run_dir(run_dir)
     overrides: Dict[str, Any] = {"total_timesteps": total_timesteps} if total_timesteps is not None else {}
     if num_workers is not None:
         overrides["num_workers"] = num_workers

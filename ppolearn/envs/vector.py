@@ -108,7 +108,6 @@ class GymVecEnv:
         self._lengths = np.zeros(num_envs, dtype=np.int64)
         self._steps = 0
         self.sanitize_nonfinite = sanitize_nonfinite
-        self.sanitized = 0  # how many non-finite values were replaced (with sanitize_nonfinite)
         self._no_success = torch.full((num_envs,), float("nan"), device=self.device)  # reused while no info
 
     def _tensor(self, array: np.ndarray, dtype: np.dtype = np.float32) -> torch.Tensor:
@@ -178,7 +177,6 @@ class GymVecEnv:
                 f"environment '{self.env_id}' returned a non-finite {what} (NaN or inf) at step {self._steps}; "
                 "set sanitize_nonfinite=true to replace such values instead"
             )
-        self.sanitized += int(bad.sum())
         return np.nan_to_num(array, nan=0.0, posinf=1e6, neginf=-1e6)
 
     def close(self) -> None:
