@@ -17,7 +17,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -46,6 +46,8 @@ from ppolearn.errors import (
 from ppolearn.logger import RunLogger
 from ppolearn.networks import Critic, build_actor
 from ppolearn.normalize import ObsNormalizer, RewardScaler
+from ppolearn.optim import FlatParameters, adam
+from ppolearn.returns import normalize_per_minibatch
 from ppolearn.rollout import EpisodeStats, RolloutBatch, RolloutBuffer, rollout
 
 
@@ -162,8 +164,10 @@ class PPO:
             ).to(self.device)
             self.critic = Critic(obs_spec.dim, cfg.net_arch, cfg.activation, cfg.ortho_init).to(self.device)
         # One Adam over both networks: Adam is per-parameter, so this is the tutorial's actor_optim and
-        # critic_optim at one learning rate; only the global grad-norm clip couples them. eps 1e-5 as SB3.
-        self.optimizer = _adam(list(self.actor.parameters()) + list(self.critic.parameters()), cfg.learning_rate)
+        # critic_optim at one learning rate; only the global grad-norm clip couples them. Both networks'
+        # parameters live in one flat vector so that clip and Adam step are a few ops (ppolearn/optim.py).
+        self.params = FlatParameters([self.actor, self.critic])
+        self.optimizer = adam(self.params, cfg.learning_rate)
         self.obs_norm = ObsNormalizer(obs_spec.dim, cfg.clip_obs, cfg.normalize_obs, self.device)
         self.reward_scaler = RewardScaler(cfg.num_envs, cfg.gamma, cfg.clip_reward, cfg.normalize_reward, self.device)
         self.generator = torch.Generator(device=self.device)
@@ -238,7 +242,6 @@ class PPO:
     def update(self, batch: RolloutBatch) -> Dict[str, float]:
         """n_epochs of minibatch Adam on the PPO-Clip objective (actor) and MSE (critic)."""
         cfg = self.config
-        params = [p for group in self.optimizer.param_groups for p in group["params"]]
         # Statistics accumulate as tensors, read once at the end: a .item() per minibatch would cost a sync.
         loss_sums = torch.zeros(3, device=self.device)  # actor loss, critic loss, entropy (sums over minibatches)
         ratio_sums = torch.zeros(2, device=self.device)  # approx KL, clipped samples (sums over samples)
@@ -248,28 +251,32 @@ class PPO:
             order = torch.randperm(len(batch), generator=self.generator, device=self.device)  # reshuffle each epoch
             # one gather per field per epoch; the minibatches below are then contiguous views (no per-step copy)
             shuffled = batch.select(order)
+            advantages = shuffled.advantages
+            if cfg.normalize_advantage:  # per minibatch: unit scale whatever the reward (all at once here)
+                advantages = normalize_per_minibatch(advantages, cfg.batch_size)
+            fields = (shuffled.obs, shuffled.acts, shuffled.log_probs, shuffled.values, shuffled.rtgs, advantages)
             rows = 0
-            for start in range(0, len(batch), cfg.batch_size):
-                mb = shuffled.select(slice(start, start + cfg.batch_size))
-                values, log_probs, entropy = self.evaluate(mb.obs, mb.acts)
-                if cfg.target_kl is not None and approx_kl(log_probs, mb.log_probs).item() > 1.5 * cfg.target_kl:
+            for obs, acts, old_log_probs, old_values, rtgs, mb_advantages in zip(
+                *(field.split(cfg.batch_size) for field in fields)
+            ):
+                values, log_probs, entropy = self.evaluate(obs, acts)
+                if cfg.target_kl is not None and approx_kl(log_probs, old_log_probs).item() > 1.5 * cfg.target_kl:
                     stop = True  # the policy moved too far from pi_old: skip this step and the rest
                     break
-                advantages = mb.advantages
-                if cfg.normalize_advantage and len(mb) > 1:  # per-minibatch: unit scale whatever the reward
-                    advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-                actor_loss, _ = clipped_surrogate_loss(log_probs, mb.log_probs, advantages, cfg.clip_range)
-                critic_loss = value_loss(values, mb.values, mb.rtgs, cfg.clip_range_vf)
+                actor_loss, _ = clipped_surrogate_loss(log_probs, old_log_probs, mb_advantages, cfg.clip_range)
+                critic_loss = value_loss(values, old_values, rtgs, cfg.clip_range_vf)
                 entropy_mean = entropy.mean()
-                loss = actor_loss - cfg.ent_coef * entropy_mean + cfg.vf_coef * critic_loss
-                self.optimizer.zero_grad(set_to_none=True)
+                loss = actor_loss + cfg.vf_coef * critic_loss
+                if cfg.ent_coef > 0:  # no entropy bonus, no graph for it (a dozen ops fewer to differentiate)
+                    loss = loss - cfg.ent_coef * entropy_mean
+                self.params.zero_grad()
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm, foreach=True)  # global norm clip
+                self.params.clip_grad_norm_(cfg.max_grad_norm)  # global norm over actor and critic
                 self.optimizer.step()
-                new_log_probs[start : start + len(mb)] = log_probs.detach()
+                new_log_probs[rows : rows + len(obs)] = log_probs.detach()
                 loss_sums += torch.stack([actor_loss, critic_loss, entropy_mean]).detach()
                 n_minibatches += 1
-                rows = start + len(mb)
+                rows += len(obs)
             # KL and clip fraction of the epoch's minibatches in one pass (the same numbers as per minibatch)
             log_ratio = new_log_probs[:rows] - shuffled.log_probs[:rows]
             ratio = log_ratio.exp()
@@ -529,18 +536,6 @@ class PPO:
         if self.workers is not None:
             self.workers.close()
             self.workers = None
-
-
-def _adam(params: List[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
-    """Adam with eps 1e-5 (as SB3), fused into one kernel per step where this torch has it.
-
-    Why fused: with 64x64 MLPs an update step is dominated by per-op dispatch, and the fused kernel does the
-    whole Adam step for all parameters at once (CPU support arrived in torch 2.4; older ones get foreach).
-    """
-    try:
-        return torch.optim.Adam(params, lr=lr, eps=1e-5, fused=True)
-    except (RuntimeError, TypeError):
-        return torch.optim.Adam(params, lr=lr, eps=1e-5, foreach=True)
 
 
 def _env_name(env: Union[EnvSpec, VecEnv]) -> str:

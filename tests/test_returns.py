@@ -1,6 +1,7 @@
+import pytest
 import torch
 
-from ppolearn.returns import compute_gae, compute_rtgs
+from ppolearn.returns import compute_gae, compute_rtgs, normalize_per_minibatch
 
 
 def naive_gae(rewards, values, dones, last_value, gamma, lam):
@@ -62,3 +63,14 @@ def test_rewards_to_go_by_hand():
     dones = torch.tensor([[False], [True], [False], [False]])
     rtgs = compute_rtgs(rewards, dones, gamma=0.5)
     assert torch.allclose(rtgs[:, 0], torch.tensor([1.5, 1.0, 1.5, 1.0]))
+
+
+@pytest.mark.parametrize("n, batch_size", [(12, 4), (14, 4), (13, 4), (5, 8), (6, 1)])
+def test_normalize_per_minibatch_matches_one_minibatch_at_a_time(n, batch_size):
+    advantages = torch.randn(n, generator=torch.Generator().manual_seed(n))
+    expected = []
+    for chunk in advantages.split(batch_size):  # what update() did per minibatch before
+        expected.append((chunk - chunk.mean()) / (chunk.std() + 1e-8) if len(chunk) > 1 else chunk)
+    got = normalize_per_minibatch(advantages, batch_size)
+    assert got.shape == advantages.shape
+    assert torch.allclose(got, torch.cat(expected), atol=1e-6)
