@@ -115,15 +115,15 @@ def rollout(
         step = env.step(action)  # Box actions are clipped to the bounds inside; the buffer keeps the sample
         done = step.terminated | step.truncated
         reward = reward_scaler(step.reward, done)
-        # A time limit is not a real end: add the value the episode would still have earned (bootstrap).
-        timeout = step.truncated & ~step.terminated
-        if timeout.any():
-            final_value = critic(obs_norm(step.final_obs))
-            reward = reward + gamma * torch.where(timeout, final_value, torch.zeros_like(final_value))
+        if done.any():  # most steps end no episode: one check for both cases below
+            # A time limit is not a real end: add the value the episode would still have earned (bootstrap).
+            timeout = step.truncated & ~step.terminated
+            if timeout.any():
+                final_value = critic(obs_norm(step.final_obs))
+                reward = reward + gamma * torch.where(timeout, final_value, torch.zeros_like(final_value))
+            ended.append((step.episode_return[done], step.episode_length[done], step.episode_success[done]))
         buffer.rewards[t] = reward
         buffer.dones[t] = done
-        if done.any():
-            ended.append((step.episode_return[done], step.episode_length[done], step.episode_success[done]))
         next_obs = step.obs
 
     buffer.last_value = critic(obs_norm(next_obs))
