@@ -54,13 +54,13 @@ def normalize_per_minibatch(advantages: torch.Tensor, batch_size: int) -> torch.
     """(A - mean) / (std + 1e-8) within each run of batch_size consecutive rows, i.e. per minibatch, as SB3
     and CleanRL normalise; computed for every minibatch of the epoch in a few ops instead of five per step.
     A minibatch of one row is left as it is (its standard deviation is undefined)."""
+    if batch_size == 1:
+        return advantages
     n_full = len(advantages) // batch_size * batch_size
-    parts = []
-    if batch_size > 1 and n_full:
-        full = advantages[:n_full].view(-1, batch_size)
-        parts.append(((full - full.mean(1, keepdim=True)) / (full.std(1, keepdim=True) + 1e-8)).view(-1))
-    else:
-        parts.append(advantages[:n_full])
-    tail = advantages[n_full:]
-    parts.append((tail - tail.mean()) / (tail.std() + 1e-8) if len(tail) > 1 else tail)
-    return torch.cat(parts)
+    full = advantages[:n_full].view(-1, batch_size)  # one row per whole minibatch
+    if n_full:
+        full = (full - full.mean(1, keepdim=True)) / (full.std(1, keepdim=True) + 1e-8)
+    tail = advantages[n_full:]  # a last, shorter minibatch
+    if len(tail) > 1:
+        tail = (tail - tail.mean()) / (tail.std() + 1e-8)
+    return torch.cat([full.view(-1), tail])
