@@ -39,10 +39,11 @@ def _ppolearn(job: Job, on_iteration: Optional[Callable[[Any], None]] = None) ->
     from ppolearn import PPO
 
     class Timed(PPO):
-        def _train_one_iteration(self, target: int, logger: Any) -> None:
-            super()._train_one_iteration(target, logger)  # adds its own duration to elapsed_s
+        def _train_one_iteration(self, target: int) -> Dict[str, float]:
+            metrics = super()._train_one_iteration(target)  # adds its own duration to elapsed_s
             if on_iteration is not None:
                 on_iteration(self)
+            return metrics
 
     return Timed(job["env"], seed=job["seed"], verbose=0, device=job.get("device", "cpu"), **job.get("params", {}))
 

@@ -56,14 +56,25 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--ray-address", metavar="ADDR", help="join this Ray cluster (host:port) instead of starting a local Ray"
     )
+    train.add_argument(
+        "--stop-at",
+        metavar="TARGET",
+        help="stop once an evaluation confirms TARGET, e.g. 'mean_return>=-200' or 'success_rate>=0.95'",
+    )
+    train.add_argument(
+        "--eval-every", type=int, metavar="STEPS", help="steps between evaluations during training (0: none)"
+    )
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its newest checkpoint")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
     ev = sub.add_parser("eval", help="evaluate a trained run on the official environment")
     ev.add_argument("run_dir", metavar="RUN_DIR")
     ev.add_argument("--env", help="evaluate on another id with the same spaces")
-    ev.add_argument("--episodes", type=int, default=20, metavar="N")
-    ev.add_argument("--seed", type=int, default=10_000, metavar="N")
+    ev.add_argument("--episodes", type=int, default=100, metavar="N", help="default: 100")
+    ev.add_argument(
+        "--seed", type=int, default=10_000, metavar="N", help="episode i starts from seed N+i (default: 10000)"
+    )
+    ev.add_argument("--best", action="store_true", help="evaluate best_model.pt instead of model.pt")
     ev.add_argument("--stochastic", action="store_true", help="sample actions instead of the mean/argmax")
     ev.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
@@ -138,9 +149,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         "device": args.device,
         "backend": args.backend,
         "num_workers": args.num_workers,
+        "eval_every": args.eval_every,
     }
+    if args.stop_at is not None:
+        flags.update(target=args.stop_at, stop_at_target=True)
     if args.resume:
-        if args.env or args.config or args.overrides or args.num_envs or args.seed is not None or args.backend:
+        if (
+            args.env
+            or args.config
+            or args.overrides
+            or args.num_envs
+            or args.seed is not None
+            or args.backend
+            or args.stop_at
+            or args.eval_every is not None
+        ):
             raise PPOLearnError(
                 "--resume continues a run with its own config; only --total-timesteps, --device, "
                 "--num-workers, --ray-address and --quiet may be given with it"
@@ -169,11 +192,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(run_dir: str, env: Optional[str] = None) -> Any:
+def _load(run_dir: str, env: Optional[str] = None, best: bool = False) -> Any:
     from ppolearn.ppo import PPO
     from ppolearn.run import model_path
 
-    model = PPO.load(model_path(run_dir), device="cpu")
+    model = PPO.load(model_path(run_dir, best), device="cpu")
     if env:  # check the other id's spaces against the model's before running it
         from ppolearn.envs import ActionSpec, ObsSpec, make_env
 
@@ -195,7 +218,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.episodes <= 0:
         raise PPOLearnError(f"--episodes={args.episodes} is not allowed: must be a positive integer")
-    model = _load(args.run_dir, args.env)
+    model = _load(args.run_dir, args.env, args.best)
     result = evaluate_policy(model, args.env, args.episodes, deterministic=not args.stochastic, seed=args.seed)
     print(json.dumps(result) if args.json else _summary(result))
     return 0
@@ -255,14 +278,22 @@ def cmd_check_env(args: argparse.Namespace) -> int:
 
 
 def _summary(result: Dict[str, Any]) -> str:
+    low, high = result["return_ci95"]
     text = (
-        f"{result['env']}: mean return {result['mean_return']:.2f} +- {result['std_return']:.2f} over "
-        f"{result['episodes']} episodes (mean length {result['mean_length']:.1f})"
+        f"{result['env']}: mean return {result['mean_return']:.2f} (95% CI {low:.2f} to {high:.2f}; "
+        f"std {result['std_return']:.2f}) over {result['episodes']} episodes, seeds {result['seeds'][0]}-"
+        f"{result['seeds'][1]} (mean length {result['mean_length']:.1f})"
     )
     if result.get("success_rate") is not None:
-        text += f", success rate {result['success_rate']:.0%}"
+        low, high = result["success_ci95"]
+        text += f", success rate {result['success_rate']:.0%} (95% CI {low:.0%}-{high:.0%})"
     if result.get("mean_steps_to_success") is not None:
         text += f", first success after {result['mean_steps_to_success']:.1f} steps on average"
+    if result.get("target"):
+        reached = result.get("target_reached")
+        when = f"first confirmed at step {reached['step']} ({reached['time_s']:.1f} s of training)" if reached else ""
+        text += f"\ntarget {result['target']}: {'reached' if result['reached'] else 'NOT reached'} by this evaluation"
+        text += f"; {when}" if when else "; never confirmed during training"
     return text
 
 

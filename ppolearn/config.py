@@ -15,7 +15,8 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import yaml
 
-from ppolearn.envs.success import criterion_names
+from ppolearn.envs.registry import official_id
+from ppolearn.envs.success import TARGET_PATTERN, criterion_names
 from ppolearn.errors import ConfigError
 
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -75,8 +76,15 @@ class PPOConfig:
     # --- bookkeeping ---
     checkpoint_every: int = 10  # updates between checkpoints (0: only at the end)
     keep_checkpoints: int = 3  # how many checkpoints to keep
-    eval_episodes: int = 20  # deterministic episodes evaluated after `ppolearn train`
     success: Optional[str] = None  # named criterion setting info["is_success"] (ppolearn/envs/success.py)
+
+    # --- evaluation: deterministic episodes on a separate, official environment (ppolearn/evaluation.py) ---
+    eval_episodes: int = 100  # the final evaluation, and each confirmation that the target is reached
+    eval_every: Optional[int] = None  # steps between evaluations during training; None: 10 per run when
+    # there is a run directory (what `ppolearn train` has), else none; 0: none
+    eval_during_episodes: int = 20  # episodes of each evaluation during training (best model, curve)
+    target: Optional[str] = None  # what reaching the task means, e.g. "mean_return>=-200", "success_rate>=0.95"
+    stop_at_target: bool = False  # end training once an evaluation of eval_episodes confirms the target
 
     @property
     def rollout_size(self) -> int:
@@ -111,6 +119,10 @@ def _unit_open(v: Any) -> bool:
     return 0 < v < 1
 
 
+def _valid_target(v: Any) -> bool:
+    return v is None or TARGET_PATTERN.match(v) is not None
+
+
 _CHECKS: Dict[str, _Check] = {
     "total_timesteps": (_positive, "a positive integer"),
     "num_envs": (_positive, "a positive integer"),
@@ -140,6 +152,9 @@ _CHECKS: Dict[str, _Check] = {
     "checkpoint_every": (_nonneg, "an integer >= 0"),
     "keep_checkpoints": (_positive, "a positive integer"),
     "eval_episodes": (_positive, "a positive integer"),
+    "eval_every": (lambda v: v is None or v >= 0, "an integer >= 0 (0: no evaluation during training) or null"),
+    "eval_during_episodes": (_positive, "a positive integer"),
+    "target": (_valid_target, "null or METRIC>=VALUE, METRIC mean_return or success_rate (e.g. 'mean_return>=-200')"),
     "success": (lambda v: v is None or v in criterion_names(), f"null or one of {criterion_names()}"),
 }
 
@@ -235,6 +250,8 @@ def validate(config: PPOConfig) -> PPOConfig:
             f"batch_size={config.batch_size} is larger than one rollout "
             f"(n_steps * num_envs = {config.n_steps} * {config.num_envs} = {config.rollout_size})"
         )
+    if config.stop_at_target and config.target is None:
+        raise ConfigError("stop_at_target=true needs a target, e.g. target='mean_return>=-200'")
     if config.rollout_size % config.batch_size:
         raise ConfigError(
             f"batch_size={config.batch_size} must divide n_steps * num_envs = {config.rollout_size} "
@@ -295,9 +312,18 @@ def preset_path(env_id: str) -> Path:
 
 
 def load_preset(env_id: str) -> Dict[str, Any]:
-    """Tuned settings for a known environment id, or {} for an unknown one (defaults then apply)."""
+    """Tuned settings for a known environment id, or {} for an unknown one (defaults then apply).
+
+    A batched clone (``ppolearn/Pendulum-v1``) is judged on the official task it clones, so it inherits
+    that task's success criterion and target unless its own preset names others.
+    """
     path = preset_path(env_id)
-    return load_yaml(path) if path.exists() else {}
+    values = load_yaml(path) if path.exists() else {}
+    official = official_id(env_id)
+    if official != env_id:
+        judged = {k: v for k, v in load_preset(official).items() if k in ("success", "target")}
+        values = {**judged, **values}
+    return values
 
 
 def list_presets() -> List[str]:

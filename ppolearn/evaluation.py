@@ -1,65 +1,170 @@
-"""Deterministic evaluation of a trained policy on the official (unbatched, unnormalised) environment."""
+"""Evaluation of a trained policy on the official (unbatched, unnormalised) environment, with its spread.
+
+A figure is a claim about the policy, not about the episodes drawn, so an evaluation reports the 95%
+interval of its mean return (Student t) and of its success rate (Wilson), and the per-episode figures.
+
+Seeds: episode ``i`` of an evaluation starts from ``reset(seed=seed + i)``, so two evaluations with one seed
+see the same starts. Three blocks of seeds never meet:
+
+* training: a run with ``seed=s`` resets its ``num_envs`` environments from seeds ``s .. s + num_envs - 1``
+  (``s + k`` after a resume at update ``k``), so its seeds lie in ``[s, s + updates + num_envs)``;
+* evaluation during training (best model, ``stop_at_target``): ``VALIDATION_SEED + i``;
+* the final evaluation, ``ppolearn eval`` and the benchmarks: ``TEST_SEED + i``.
+
+``evaluate_policy`` refuses a seed block that overlaps the model's training seeds. The best model and the
+stop are chosen on the validation block, so the test block stays an independent measurement of them.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional
 
 import numpy as np
 
 from ppolearn.envs import EnvSpec, env_factory, official_id, with_success
-from ppolearn.errors import EnvError
+from ppolearn.errors import ConfigError, EnvError
+from ppolearn.stats import mean_interval, wilson_interval
 
 if TYPE_CHECKING:
+    from ppolearn.config import PPOConfig
     from ppolearn.ppo import PPO
+
+TEST_SEED = 10_000
+VALIDATION_SEED = 1_000_000
+MAX_PARALLEL = 64  # environments stepped side by side: one policy call serves them all
+
+
+def training_seeds(config: PPOConfig, num_timesteps: int) -> range:
+    """The environment seeds a run with this config has used by step ``num_timesteps`` (an upper bound)."""
+    updates = num_timesteps // config.rollout_size
+    return range(config.seed, config.seed + updates + config.num_envs)
+
+
+def check_disjoint(config: PPOConfig, num_timesteps: int, seed: int, episodes: int) -> None:
+    """Refuse evaluation seeds that a training episode of this run started from."""
+    train = training_seeds(config, num_timesteps)
+    if seed < train.stop and train.start < seed + episodes:
+        raise ConfigError(
+            f"evaluation seeds {seed}..{seed + episodes - 1} overlap the training seeds {train.start}.."
+            f"{train.stop - 1} of this model; evaluate on unseen starts (default seed {TEST_SEED})"
+        )
 
 
 def evaluate_policy(
-    model: PPO, env: Optional[EnvSpec] = None, episodes: int = 20, deterministic: bool = True, seed: int = 10_000
+    model: PPO,
+    env: Optional[EnvSpec] = None,
+    episodes: int = 100,
+    deterministic: bool = True,
+    seed: int = TEST_SEED,
+    parallel: int = MAX_PARALLEL,
 ) -> Dict[str, Any]:
-    """Run whole episodes and report what a user asks: return, length, and success where the env says.
+    """Run ``episodes`` whole episodes and report return, length and success with their 95% intervals.
+
+    Up to ``parallel`` environments run side by side (one batched policy call per step for all of them);
+    each episode's seed fixes its start, so the figures equal those of running the episodes one by one.
 
     Success is ``info["is_success"]`` at the last step (the model's success criterion adds it to classic
     tasks); ``mean_steps_to_success`` is the mean first step at which it held, over the successful episodes,
-    and null where no episode succeeded or the environment reports no success.
-
-    ``env`` defaults to the id the model was trained on (for a ``ppolearn/`` batched clone, the official
-    Gymnasium environment it clones: that is the figure that counts); episode i is reset with ``seed + i`` so two
-    evaluations of one model see the same starts. The seed default lies away from training seeds.
+    null where none succeeded or the environment reports no success. ``env`` defaults to the id the model
+    was trained on (for a ``ppolearn/`` batched clone, the official environment it clones).
     """
+    if episodes <= 0:
+        raise ConfigError(f"episodes={episodes} is not allowed: must be a positive integer")
+    check_disjoint(model.config, model.num_timesteps, seed, episodes)
     spec = model.env_id if env is None else env
-    instance = with_success(env_factory(spec), model.config.success)()
+    factory = with_success(env_factory(spec), model.config.success)  # the criterion travels with the model
     env_id = official_id(spec) if isinstance(spec, str) else model.env_id
-    returns, lengths, successes, steps_to_success = [], [], [], []
+    episodes_run = _run_episodes(model, factory, env_id, episodes, deterministic, seed, max(1, parallel))
+    return summarize(episodes_run, env_id, seed, deterministic)
+
+
+class Episode(NamedTuple):
+    ret: float
+    length: int
+    success: Optional[bool]  # None where the environment reports no is_success
+    first_success: Optional[int]  # the first step at which is_success held
+
+
+def _run_episodes(
+    model: PPO, factory: Any, env_id: str, episodes: int, deterministic: bool, seed: int, parallel: int
+) -> List[Episode]:
+    instances = []
+    results: List[Optional[Episode]] = [None] * episodes
     try:
-        for i in range(episodes):
-            obs, info = instance.reset(seed=seed + i)
-            total, length, done, first_success = 0.0, 0, False, None
-            while not done:
-                action, _ = model.predict(obs, deterministic=deterministic)
-                obs, reward, terminated, truncated, info = instance.step(action)
-                total += float(reward)
-                length += 1
-                done = terminated or truncated
-                if first_success is None and info.get("is_success"):
-                    first_success = length
-            returns.append(total)
-            lengths.append(length)
-            if "is_success" in info:
-                successes.append(float(info["is_success"]))
-                if info["is_success"] and first_success is not None:
-                    steps_to_success.append(first_success)
-    except EnvError:
+        for _ in range(min(parallel, episodes)):
+            instances.append(factory())
+        slots: Dict[int, Dict[str, Any]] = {}  # slot -> the episode it runs and its running figures
+        obs: Dict[int, Any] = {}
+        next_episode = 0
+        for slot, instance in enumerate(instances):
+            obs[slot], _ = instance.reset(seed=seed + next_episode)
+            slots[slot] = {"episode": next_episode, "ret": 0.0, "length": 0, "first": None}
+            next_episode += 1
+        while slots:
+            active = list(slots)
+            actions, _ = model.predict(_stack([obs[s] for s in active]), deterministic=deterministic)
+            for slot, action in zip(active, actions):
+                state = slots[slot]
+                obs[slot], reward, terminated, truncated, info = instances[slot].step(action)
+                state["ret"] += float(reward)
+                state["length"] += 1
+                if state["first"] is None and info.get("is_success"):
+                    state["first"] = state["length"]
+                if not (terminated or truncated):
+                    continue
+                success = bool(info["is_success"]) if "is_success" in info else None
+                results[state["episode"]] = Episode(state["ret"], state["length"], success, state["first"])
+                if next_episode < episodes:
+                    obs[slot], _ = instances[slot].reset(seed=seed + next_episode)
+                    slots[slot] = {"episode": next_episode, "ret": 0.0, "length": 0, "first": None}
+                    next_episode += 1
+                else:
+                    del slots[slot]
+    except (EnvError, ConfigError):
         raise
     except Exception as exc:
         raise EnvError(f"environment '{env_id}' raised during evaluation: {type(exc).__name__}: {exc}") from exc
     finally:
-        instance.close()
-    return {
+        for instance in instances:
+            instance.close()
+    return [r for r in results if r is not None]
+
+
+def _stack(observations: List[Any]) -> Any:
+    """A batch from single observations (a dict observation is stacked key by key)."""
+    if isinstance(observations[0], dict):
+        return {k: np.stack([np.asarray(o[k]) for o in observations]) for k in observations[0]}
+    return np.stack([np.asarray(o) for o in observations])
+
+
+def summarize(episodes: List[Episode], env_id: str, seed: int, deterministic: bool = True) -> Dict[str, Any]:
+    """The evaluation's JSON: means, 95% intervals and the per-episode figures."""
+    returns = [e.ret for e in episodes]
+    lengths = [e.length for e in episodes]
+    low, high = mean_interval(returns)
+    known = [e for e in episodes if e.success is not None]
+    result: Dict[str, Any] = {
         "env": env_id,
-        "episodes": episodes,
+        "episodes": len(episodes),
+        "seeds": [seed, seed + len(episodes) - 1],
+        "deterministic": deterministic,
         "mean_return": float(np.mean(returns)),
         "std_return": float(np.std(returns)),
+        "return_ci95": [low, high],
+        "median_return": float(np.median(returns)),
+        "min_return": float(np.min(returns)),
         "mean_length": float(np.mean(lengths)),
-        "success_rate": float(np.mean(successes)) if successes else None,
-        "mean_steps_to_success": float(np.mean(steps_to_success)) if steps_to_success else None,
+        "success_rate": None,
+        "success_ci95": None,
+        "mean_steps_to_success": None,
     }
+    if known:
+        wins = sum(bool(e.success) for e in known)
+        result["success_rate"] = wins / len(known)
+        result["success_ci95"] = list(wilson_interval(wins, len(known)))
+        firsts = [e.first_success for e in known if e.success and e.first_success is not None]
+        result["mean_steps_to_success"] = float(np.mean(firsts)) if firsts else None
+    result["episode_returns"] = [round(r, 4) for r in returns]
+    result["episode_lengths"] = lengths
+    result["episode_successes"] = [e.success for e in episodes] if known else None
+    return result

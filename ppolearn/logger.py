@@ -18,6 +18,8 @@ COLUMNS = [
     "success_rate",
     "mean_length",
     "episodes",
+    "eval_return",
+    "eval_success_rate",
     "actor_loss",
     "critic_loss",
     "entropy",
@@ -41,6 +43,7 @@ class RunLogger:
             self._prepare_csv(start_step)
             self._tb = _tensorboard_writer(run_dir / "tb")
         self._bar = None
+        self._last_eval: Optional[str] = None  # the latest evaluation's return, kept in the bar between evaluations
         if show_progress:
             self._bar = tqdm(
                 total=total_steps, initial=start_step, unit="step", dynamic_ncols=True, file=sys.stderr, smoothing=0.1
@@ -76,6 +79,10 @@ class RunLogger:
                 postfix["return"] = f"{metrics['mean_return']:.1f}"
             if _finite(metrics.get("success_rate")):
                 postfix["success"] = f"{metrics['success_rate']:.0%}"
+            if _finite(metrics.get("eval_return")):
+                self._last_eval = f"{metrics['eval_return']:.1f}"
+            if self._last_eval is not None:
+                postfix["eval"] = self._last_eval
             self._bar.set_postfix(postfix, refresh=False)
 
     def close(self) -> None:
@@ -94,6 +101,8 @@ def _tensorboard_writer(directory: Path) -> Any:
 
 
 def _tb_tag(key: str) -> str:
+    if key.startswith("eval_"):
+        return f"eval/{key[len('eval_'):]}"
     group = "rollout" if key in ("mean_return", "success_rate", "mean_length", "episodes") else "train"
     return f"{group}/{key}"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional, Tuple
 
 from ppolearn.errors import PPOLearnError
 from ppolearn.logger import read_metrics
@@ -27,12 +27,19 @@ def plot_learning_curve(metrics_csv: Path, out: Path, title: str = "") -> Path:
 
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
     ax = axes[0][0]
-    ax.plot(steps, col["mean_return"], color="tab:blue")
-    ax.set_ylabel("mean episodic return (last 100)")
-    if any(not math.isnan(v) for v in col.get("success_rate", [])):
+    ax.plot(steps, col["mean_return"], color="tab:blue", label="training episodes (last 100)")
+    eval_steps, eval_returns = _points(steps, col.get("eval_return"))
+    if eval_steps:  # the deterministic policy on unseen starts: the curve that says whether it reaches
+        ax.plot(eval_steps, eval_returns, "o-", color="tab:orange", markersize=3, label="evaluation (deterministic)")
+    ax.set_ylabel("mean episodic return")
+    ax.legend(loc="lower right", fontsize=8)
+    if any(not math.isnan(v) for v in col.get("success_rate", []) + col.get("eval_success_rate", [])):
         twin = ax.twinx()
         twin.plot(steps, col["success_rate"], color="tab:green", alpha=0.8)
-        twin.set_ylabel("success rate", color="tab:green")
+        success_steps, success = _points(steps, col.get("eval_success_rate"))
+        if success_steps:
+            twin.plot(success_steps, success, "s--", color="tab:olive", markersize=3)
+        twin.set_ylabel("success rate (training, evaluation dashed)", color="tab:green")
         twin.set_ylim(-0.02, 1.02)
     _panel(axes[0][1], steps, col, ["actor_loss", "critic_loss"], "loss")
     axes[0][1].set_yscale("symlog", linthresh=1e-2)  # the critic's loss spans orders of magnitude
@@ -47,6 +54,12 @@ def plot_learning_curve(metrics_csv: Path, out: Path, title: str = "") -> Path:
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
+
+
+def _points(steps: List[float], values: Optional[List[float]]) -> Tuple[List[float], List[float]]:
+    """The (step, value) pairs of a column that is filled only on some rows (evaluations)."""
+    pairs = [(s, v) for s, v in zip(steps, values or []) if not math.isnan(v)]
+    return [s for s, _ in pairs], [v for _, v in pairs]
 
 
 def _panel(ax, steps: List[float], col: Dict[str, List[float]], keys: List[str], ylabel: str) -> None:

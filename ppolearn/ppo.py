@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -34,7 +35,17 @@ from ppolearn.checkpoint import (
 )
 from ppolearn.config import PPOConfig, build_config, load_preset
 from ppolearn.distributed import RayRolloutGroup, merge_seen
-from ppolearn.envs import ActionSpec, EnvSpec, ObsSpec, VecEnv, env_id_of, make_vec_env, preset_key
+from ppolearn.envs import (
+    ActionSpec,
+    EnvSpec,
+    ObsSpec,
+    VecEnv,
+    env_id_of,
+    is_batched_id,
+    is_vec_env,
+    make_vec_env,
+    preset_key,
+)
 from ppolearn.errors import (
     CheckpointError,
     ConfigError,
@@ -49,6 +60,7 @@ from ppolearn.normalize import ObsNormalizer, RewardScaler
 from ppolearn.optim import FlatParameters, adam
 from ppolearn.returns import normalize_per_minibatch
 from ppolearn.rollout import EpisodeStats, RolloutBatch, RolloutBuffer, rollout
+from ppolearn.validation import EvalDuringTraining, eval_interval
 
 
 def resolve_device(name: str) -> torch.device:
@@ -96,6 +108,8 @@ class PPO:
 
     ``env`` is a Gymnasium id (``"Pendulum-v1"``, ``"my_pkg:Reach-v0"``), an entry point
     (``"my_pkg.envs:ReachEnv"``), an ``Env`` instance, a factory callable, or a batched :class:`VecEnv`.
+    ``eval_env`` is what evaluations during training run on (ppolearn/validation.py); by default the same
+    id or factory (for a batched clone, the official environment), none for an instance.
     Hyperparameters come from the preset for the id (if any), then ``config``, then keyword overrides
     (``PPO("Pendulum-v1", seed=0, learning_rate=1e-3)``).
     """
@@ -108,6 +122,7 @@ class PPO:
         run_dir: Union[str, Path, None] = None,
         verbose: int = 1,
         ray_address: Optional[str] = None,
+        eval_env: Optional[EnvSpec] = None,
         **overrides: Any,
     ) -> None:
         env_id = _env_name(env)
@@ -116,6 +131,7 @@ class PPO:
         self._build(obs_spec, action_spec)  # actor, critic, optimiser, normalisers
         self.run_dir = prepare_run_dir(run_dir) if run_dir is not None else None
         self.verbose = verbose
+        self.evaluator = EvalDuringTraining(eval_env or _eval_env_of(env), self.run_dir)
 
     @staticmethod
     def _init_hyperparameters(
@@ -323,14 +339,19 @@ class PPO:
             raise ConfigError(f"total_timesteps={steps} is not allowed: must be a positive integer")
         if reset_num_timesteps:
             self.num_timesteps, self.num_updates, self.elapsed_s, self._next_obs = 0, 0, 0.0, None
+            self.evaluator = EvalDuringTraining(self.evaluator.env, self.run_dir)
         rollouts = -(-steps // cfg.rollout_size)  # whole rollouts: at least `steps` steps
         target = self.num_timesteps + rollouts * cfg.rollout_size
+        self.evaluator.start(self, self._eval_interval(target), target)
         show = self.verbose > 0 if progress_bar is None else progress_bar
         logger = RunLogger(self.run_dir, target, self.num_timesteps, show)
         try:
             with _StopOnSignal(enabled=stop_on_signal and self.run_dir is not None) as stop:
-                while self.num_timesteps < target:
-                    self._train_one_iteration(target, logger)
+                while self.num_timesteps < target and not self.evaluator.should_stop:
+                    metrics = self._train_one_iteration(target)
+                    if self.evaluator.due(self.num_timesteps, target):  # the policy itself, on unseen starts
+                        metrics.update(self.evaluator.evaluate(self))
+                    logger.log(metrics)
                     if stop.requested:
                         path = self.save_checkpoint()
                         raise TrainingInterrupted(
@@ -358,7 +379,21 @@ class PPO:
             self.save_checkpoint()
         return self
 
-    def _train_one_iteration(self, target: int, logger: RunLogger) -> None:
+    def _eval_interval(self, target: int) -> int:
+        """Steps between evaluations during this learn() call; 0 where there are none."""
+        cfg = self.config
+        every = eval_interval(cfg.eval_every, self.run_dir is not None, target, cfg.rollout_size)
+        if every and self.evaluator.env is None:
+            if cfg.eval_every:  # asked for explicitly: say why it cannot happen
+                raise ConfigError(
+                    "evaluation during training needs an environment to evaluate on: pass eval_env= (an id or a "
+                    "factory); an Env instance cannot be copied"
+                )
+            return 0
+        return every
+
+    def _train_one_iteration(self, target: int) -> Dict[str, float]:
+        """One PPO iteration (steps 3-7); the metrics of it to log."""
         cfg = self.config
         start = time.perf_counter()
         if cfg.anneal_lr:  # linear decay to 0 at the end of this learn() call's target
@@ -373,17 +408,15 @@ class PPO:
         seconds = time.perf_counter() - start
         self.elapsed_s += seconds
         self._recent = _keep_recent(self._recent, episodes, 100)
-        logger.log(
-            {
-                "step": self.num_timesteps,
-                "time_s": self.elapsed_s,
-                **self.recent_episode_metrics(),
-                "episodes": len(episodes.returns),
-                **stats,
-                "worker_restarts": self.workers.restarts if self.workers is not None else 0,
-                "sps": cfg.rollout_size / seconds,
-            }
-        )
+        return {
+            "step": self.num_timesteps,
+            "time_s": self.elapsed_s,
+            **self.recent_episode_metrics(),
+            "episodes": len(episodes.returns),
+            **stats,
+            "worker_restarts": self.workers.restarts if self.workers is not None else 0,
+            "sps": cfg.rollout_size / seconds,
+        }
 
     def recent_episode_metrics(self) -> Dict[str, float]:
         """Mean return, length and success over the last 100 finished training episodes."""
@@ -438,6 +471,7 @@ class PPO:
                     "num_updates": self.num_updates,
                     "elapsed_s": self.elapsed_s,
                     "env": self._env_state(),
+                    "evaluation": self.evaluator.state_dict(),
                     "recent": {
                         "returns": self._recent.returns,
                         "lengths": self._recent.lengths,
@@ -480,6 +514,7 @@ class PPO:
         run_dir: Union[str, Path, None] = None,
         verbose: int = 1,
         ray_address: Optional[str] = None,
+        eval_env: Optional[EnvSpec] = None,
         **overrides: Any,
     ) -> PPO:
         """A model from ``save()`` or a checkpoint; without ``env`` it can predict but not train."""
@@ -497,6 +532,7 @@ class PPO:
         model._build(obs_spec, action_spec)
         model.run_dir = prepare_run_dir(run_dir) if run_dir is not None else None
         model.verbose = verbose
+        model.evaluator = EvalDuringTraining(eval_env or _eval_env_of(env), model.run_dir)
         model._load_state(data, path)
         return model
 
@@ -517,6 +553,8 @@ class PPO:
                     self.env.load_state_dict(env_state["state"])
                     self._next_obs = env_state["next_obs"].to(self.device)
                     self.reward_scaler.returns = env_state["reward_returns"].to(self.device, torch.float64)
+                if data.get("evaluation") is not None:  # absent in checkpoints of earlier versions
+                    self.evaluator.load_state_dict(data["evaluation"])
                 recent = data["recent"]
                 self._recent = EpisodeStats(recent["returns"], recent["lengths"], recent["successes"])
         except (KeyError, RuntimeError, ValueError) as exc:
@@ -536,6 +574,17 @@ class PPO:
         if self.workers is not None:
             self.workers.close()
             self.workers = None
+
+
+def _eval_env_of(env: Union[EnvSpec, VecEnv, None]) -> Optional[EnvSpec]:
+    """What evaluations during training run on by default: a fresh copy of the training env where one can be
+    made (an id, a factory, a batched clone's id; evaluation maps clones to their official env)."""
+    if env is None or isinstance(env, gym.Env):
+        return None
+    if is_vec_env(env):
+        env_id = getattr(env, "env_id", None)
+        return env_id if is_batched_id(env_id) else None
+    return env
 
 
 def _env_name(env: Union[EnvSpec, VecEnv]) -> str:

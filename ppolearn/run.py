@@ -3,11 +3,13 @@
 Layout of a run directory:
     config.yaml          the resolved configuration (with the env id)
     model.pt             the final model (PPO.load)
+    best_model.pt        the best model of the evaluations during training (success rate, then return)
     checkpoints/         step_<N>.pt, the last keep_checkpoints of them (resume from the newest)
     metrics.csv          one row per update
     tb/                  TensorBoard events
     learning_curve.png   drawn from metrics.csv
-    eval.json            deterministic evaluation on the official environment after training
+    eval.json            the final model on eval_episodes unseen starts of the official environment, with
+                         95% intervals, per-episode figures and when the target was first confirmed
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ import yaml
 from ppolearn.checkpoint import list_checkpoints, safe_load
 from ppolearn.config import PPOConfig, build_config, load_preset, load_yaml
 from ppolearn.envs import preset_key
+from ppolearn.envs.success import Target
 from ppolearn.errors import PPOLearnError
 from ppolearn.evaluation import evaluate_policy
 from ppolearn.plots import plot_learning_curve
 from ppolearn.ppo import PPO
+from ppolearn.validation import BEST_MODEL_FILE
 
 MODEL_FILE = "model.pt"
 CONFIG_FILE = "config.yaml"
@@ -43,11 +47,15 @@ def resolve_config(env_id: str, config_file: Optional[str], overrides: Dict[str,
     return build_config(load_preset(preset_key(env_id)), file_values, overrides)
 
 
-def model_path(run_dir: Union[str, Path]) -> Path:
-    """The final model, or the newest checkpoint of an unfinished run."""
+def model_path(run_dir: Union[str, Path], best: bool = False) -> Path:
+    """The final model (or with ``best``, the best of the evaluations), else the newest checkpoint."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise PPOLearnError(f"run directory '{run_dir}' does not exist")
+    if best:
+        if not (run_dir / BEST_MODEL_FILE).is_file():
+            raise PPOLearnError(f"'{run_dir}' has no {BEST_MODEL_FILE}: it is written by evaluations during training")
+        return run_dir / BEST_MODEL_FILE
     if (run_dir / MODEL_FILE).is_file():
         return run_dir / MODEL_FILE
     found = list_checkpoints(run_dir / "checkpoints")
@@ -110,7 +118,11 @@ def _train_and_finish(model: PPO, run_dir: Path, reset: bool) -> Dict[str, Any]:
         model.close()
     plot_learning_curve(run_dir / "metrics.csv", run_dir / "learning_curve.png", title=model.env_id)
     result = evaluate_policy(model, model.env_id, episodes=model.config.eval_episodes)
+    target = Target.parse(model.config.target) if model.config.target else None
+    result["target"] = str(target) if target else None
+    result["reached"] = target.reached(result) if target else None  # by this final evaluation
     result["num_timesteps"] = model.num_timesteps
     result["train_time_s"] = round(model.elapsed_s, 2)
+    result.update(model.evaluator.summary())
     (run_dir / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
     return result

@@ -36,9 +36,11 @@ def test_eval_json_is_exactly_one_object(pendulum_run, capsys):
     assert main(["eval", str(pendulum_run), "--json", "--episodes", "3"]) == 0
     out = capsys.readouterr().out
     result = json.loads(out)
-    keys = {"env", "episodes", "mean_return", "std_return", "mean_length", "success_rate", "mean_steps_to_success"}
-    assert set(result) == keys
-    assert result["episodes"] == 3 and result["mean_length"] == 200
+    keys = {"env", "episodes", "seeds", "mean_return", "std_return", "return_ci95", "mean_length", "success_rate"}
+    keys |= {"success_ci95", "mean_steps_to_success", "episode_returns", "episode_lengths", "episode_successes"}
+    assert keys <= set(result)
+    assert result["episodes"] == 3 and result["mean_length"] == 200 and result["seeds"] == [10_000, 10_002]
+    assert len(result["episode_returns"]) == 3 and result["return_ci95"][0] <= result["mean_return"]
     assert result["success_rate"] is not None  # the Pendulum-v1 preset's pendulum_upright criterion
 
 

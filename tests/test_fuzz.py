@@ -12,6 +12,7 @@ from ppolearn import run as run_module
 from ppolearn.cli import main
 from ppolearn.config import build_config, field_names
 from ppolearn.errors import ConfigError
+from ppolearn.evaluation import Episode, summarize
 
 values = st.one_of(
     st.none(),
@@ -69,7 +70,7 @@ def test_any_train_command_line_runs_or_fails_in_one_line(monkeypatch, capsys, f
         assert "internal error" not in err
 
 
-_FAKE_RESULT = {"env": "CartPole-v1", "episodes": 1, "mean_return": 0.0, "std_return": 0.0, "mean_length": 1.0}
+_FAKE_RESULT = summarize([Episode(0.0, 1, None, None)], "CartPole-v1", seed=10_000)  # what run.train returns
 
 small_configs = st.fixed_dictionaries(
     {

@@ -24,6 +24,8 @@ __all__ = [
     "SuccessInfo",
     "VecEnv",
     "batched_ids",
+    "is_batched_id",
+    "is_vec_env",
     "env_factory",
     "env_id_of",
     "make_env",

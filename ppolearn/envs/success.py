@@ -6,6 +6,9 @@ key on every step. A criterion is a test of one step plus how many consecutive s
 ``is_success`` is true while it has held that long, so the value at the last step answers "was the target
 state reached and kept", and the first true step answers "how fast".
 
+A :class:`Target` is the same question asked of a whole evaluation ("mean_return>=-200",
+"success_rate>=0.95"): what a run must reach to count as done (``PPOConfig.target``).
+
 Apply one to any environment::
 
     env = SuccessInfo(gym.make("Pendulum-v1"), "pendulum_upright")
@@ -15,6 +18,7 @@ Apply one to any environment::
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Union
 
 import gymnasium as gym
@@ -91,3 +95,35 @@ def with_success(factory: Callable[..., gym.Env], criterion: Optional[str]) -> C
         return SuccessInfo(factory(**kwargs), criterion)
 
     return make
+
+
+# --- targets: "mean_return>=-200", "success_rate>=0.95" --------------------------------------------------
+
+TARGET_PATTERN = re.compile(r"^\s*(mean_return|success_rate)\s*(>=|>)\s*([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*$")
+
+
+class Target(NamedTuple):
+    """A threshold on an evaluation figure: what "reached the target" means for a run."""
+
+    metric: str  # "mean_return" or "success_rate"
+    op: str  # ">=" or ">"
+    value: float
+
+    @classmethod
+    def parse(cls, text: str) -> Target:
+        found = TARGET_PATTERN.match(text)
+        if found is None:
+            raise ConfigError(
+                f"target {text!r} is not understood: write METRIC>=VALUE with METRIC mean_return or success_rate, "
+                "e.g. 'mean_return>=-200' or 'success_rate>=0.95'"
+            )
+        return cls(found.group(1), found.group(2), float(found.group(3)))
+
+    def reached(self, result: Dict[str, Any]) -> bool:
+        value = result.get(self.metric)
+        if value is None:
+            return False
+        return value >= self.value if self.op == ">=" else value > self.value
+
+    def __str__(self) -> str:
+        return f"{self.metric}{self.op}{self.value:g}"
