@@ -1,11 +1,15 @@
-"""The target-reaching suite: train every task with its preset on several seeds, table the results.
+"""The target-reaching suite: train every preset on 5 seeds, judge each on 100 unseen episodes, table it.
 
-Each run is the whole ``ppolearn train`` job (preset, training, deterministic evaluation on the official
-environment), so the figures are what a user gets. The table goes into ``BENCHMARKS.md`` between the
-``<!-- suite:start -->`` / ``<!-- suite:end -->`` markers under "## Target-reaching suite" (other sections of
-the file are left alone); a GIF of each task's first seed goes to ``docs/gifs/``.
+Each run is the whole ``ppolearn train`` job (preset, training, evaluation during training, then the final
+deterministic evaluation of ``eval_episodes`` (100) episodes on the official environment, seeds 10000-10099,
+disjoint from the training seeds), so the figures are what a user gets. A task counts as reached only when
+*every* seed's own 100-episode figure is at the preset's target. Across seeds the table gives the
+interquartile mean with a stratified-bootstrap 95% interval (Agarwal et al. 2021; ``ppolearn/stats.py``)
+and every seed's figure. The table goes into ``BENCHMARKS.md`` between the ``<!-- suite:start -->`` /
+``<!-- suite:end -->`` markers under "## Target-reaching suite" (other sections of the file are left
+alone); a GIF of each task's first seed goes to ``docs/gifs/``.
 
-    python benchmarks/suite.py                      # every task, seeds 0 1 2 (tens of minutes on 2 cores)
+    python benchmarks/suite.py                      # every task, seeds 0-4 (about an hour on 2 cores)
     python benchmarks/suite.py --tasks Pendulum-v1 --seeds 0
     python benchmarks/suite.py --reuse              # table every task, training only the runs not yet done
     python benchmarks/suite.py --table-only         # table the finished runs, train nothing
@@ -27,6 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from ppolearn.config import load_preset
+from ppolearn.envs.success import Target
+from ppolearn.stats import aggregate_seeds
+
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- suite:start -->", "<!-- suite:end -->"
 HEADING = "## Target-reaching suite"
@@ -35,27 +43,31 @@ HEADING = "## Target-reaching suite"
 @dataclass(frozen=True)
 class Task:
     env_id: str
-    target: str
-    metric: str  # "mean_return" or "success_rate": what the threshold is on
-    threshold: float
+    target: str  # what reaching it looks like, in words; the threshold is the preset's `target`
     zoo: Optional[str] = None  # rl-baselines3-zoo benchmark.md, PPO: mean_reward +- std (n_timesteps)
     needs: Optional[str] = None  # the module an optional extra provides
 
-    def reached(self, value: Optional[float]) -> bool:
-        return value is not None and value >= self.threshold
+    @property
+    def threshold(self) -> Target:
+        return Target.parse(load_preset(self.env_id)["target"])
 
 
 TASKS = [
-    Task("Pendulum-v1", "upright and still", "mean_return", -200, "-172.2 ± 104.2 (100k)"),
-    Task("MountainCarContinuous-v0", "the flag", "mean_return", 90, "88.3 ± 2.6 (20k)"),
-    Task("MountainCar-v0", "the flag", "mean_return", -110, "-110.4 ± 19.5 (1M)"),
-    Task("Acrobot-v1", "the height", "mean_return", -100, "-73.5 ± 18.2 (1M)"),
-    Task("CartPole-v1", "balanced", "mean_return", 500, "500.0 ± 0.0 (100k)"),
-    Task("Reacher-v5", "fingertip on target", "mean_return", -5, None, "mujoco"),
-    Task("FetchReachDense-v4", "gripper at goal", "success_rate", 0.95, None, "gymnasium_robotics"),
-    Task("ppolearn/PointReach-v0", "at target and stopped", "success_rate", 0.99),
+    Task("Pendulum-v1", "upright and still", "-172.2 ± 104.2 (100k)"),
+    Task("ppolearn/Pendulum-v1", "upright and still"),
+    Task("MountainCarContinuous-v0", "the flag", "88.3 ± 2.6 (20k)"),
+    Task("MountainCar-v0", "the flag", "-110.4 ± 19.5 (1M)"),
+    Task("Acrobot-v1", "the height", "-73.5 ± 18.2 (1M)"),
+    Task("ppolearn/Acrobot-v1", "the height"),
+    Task("CartPole-v1", "balanced", "500.0 ± 0.0 (100k)"),
+    Task("ppolearn/CartPole-v1", "balanced"),
+    Task("Reacher-v5", "fingertip on target", None, "mujoco"),
+    Task("FetchReachDense-v4", "gripper at goal", None, "gymnasium_robotics"),
+    Task("ppolearn/PointReach-v0", "at target and stopped"),
+    Task("ppolearn/PointReachBatched-v0", "at target and stopped"),
 ]
 SMOKE_TASKS = ["CartPole-v1", "ppolearn/PointReach-v0"]
+SEEDS = [0, 1, 2, 3, 4]
 
 
 def _run_dir(task: Task, seed: int, runs_dir: Path) -> Path:
@@ -100,50 +112,57 @@ def render(task: Task, run_dir: Path, gif_dir: Path, mean_length: float) -> Path
     return render_gif(model, out, episodes=episodes, max_side=160, frame_skip=skip)
 
 
-def _mean_std(values: List[float], fmt: str) -> str:
-    if not values:
+def _figure(value: Optional[float], metric: str) -> str:
+    if value is None:
         return "–"
-    std = statistics.pstdev(values) if len(values) > 1 else 0.0
-    return f"{format(statistics.mean(values), fmt)} ± {format(std, fmt)}"
+    return f"{100 * value:.0f}%" if metric == "success_rate" else f"{value:.1f}"
+
+
+def _iqm_cell(values: List[float], metric: str) -> str:
+    """IQM [95% CI] over seeds, as the metric is written."""
+    agg = aggregate_seeds(values)
+    low, high = agg["iqm_ci_low"], agg["iqm_ci_high"]
+    return f"{_figure(agg['iqm'], metric)} [{_figure(low, metric)}, {_figure(high, metric)}]"
 
 
 def table(rows: List[Dict[str, Any]]) -> str:
-    """Markdown table, one row per task: figures are mean ± std over seeds of each seed's evaluation."""
+    """Markdown table, one row per task: IQM over seeds with its 95% interval, and every seed's figure."""
     lines = [
-        "| task | target | threshold | seeds (at threshold) | return | success rate | steps to success "
-        "| timesteps | wall-clock per seed | zoo PPO | reached |",
-        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        "| task | target | threshold | seeds at threshold | return IQM [95% CI] | success IQM [95% CI] "
+        "| per seed (return / success) | median s to target | timesteps | training s per seed | zoo PPO |",
+        "| --- | --- | --- | --- | ---: | ---: | --- | ---: | ---: | ---: | --- |",
     ]
     for row in rows:
         task: Task = row["task"]
         results = row["results"]
         if not results:
             lines.append(
-                f"| {task.env_id} | {task.target} | {_threshold(task)} | not run: {row['skipped']} "
-                f"| – | – | – | – | – | {task.zoo or '–'} | – |"
+                f"| {task.env_id} | {task.target} | {task.threshold} | not run: {row['skipped']} "
+                f"| – | – | – | – | – | – | {task.zoo or '–'} |"
             )
             continue
-        passing = [r["seed"] for r in results if task.reached(r[task.metric])]
+        threshold = task.threshold
+        passing = [r for r in results if threshold.reached(r)]
+        returns = [r["mean_return"] for r in results]
         successes = [r["success_rate"] for r in results if r["success_rate"] is not None]
-        steps = [r["mean_steps_to_success"] for r in results if r["mean_steps_to_success"] is not None]
-        seeds = ", ".join(str(r["seed"]) for r in results)
-        at_threshold = ", ".join(map(str, passing)) or "none"
+        per_seed = ", ".join(
+            f"{r['seed']}: {r['mean_return']:.1f}"
+            + (f" / {100 * r['success_rate']:.0f}%" if r["success_rate"] is not None else "")
+            for r in results
+        )
+        reached_s = [r["target_reached"]["time_s"] for r in results if r.get("target_reached")]
+        to_target = f"{statistics.median(reached_s):.1f} ({len(reached_s)}/{len(results)})" if reached_s else "–"
+        verdict = "**all**" if len(passing) == len(results) else "not all"
         lines.append(
-            f"| {task.env_id} | {task.target} | {_threshold(task)} | {seeds} ({at_threshold}) "
-            f"| {_mean_std([r['mean_return'] for r in results], '.1f')} "
-            f"| {_mean_std([100 * s for s in successes], '.0f')}{' %' if successes else ''} "
-            f"| {_mean_std(steps, '.0f')} "
+            f"| {task.env_id} | {task.target} | {threshold} | {len(passing)}/{len(results)} ({verdict}) "
+            f"| {_iqm_cell(returns, 'mean_return')} "
+            f"| {_iqm_cell(successes, 'success_rate') if successes else '–'} "
+            f"| {per_seed} | {to_target} "
             f"| {results[0]['num_timesteps']:,} "
-            f"| {statistics.mean(r['wall_s'] for r in results):.0f} s "
-            f"| {task.zoo or '–'} | {'yes' if len(passing) == len(results) else 'no'} |"
+            f"| {statistics.median(r['train_time_s'] for r in results):.1f} "
+            f"| {task.zoo or '–'} |"
         )
     return "\n".join(lines)
-
-
-def _threshold(task: Task) -> str:
-    if task.metric == "success_rate":
-        return f"success ≥ {task.threshold:.0%}"
-    return f"return ≥ {task.threshold:g}"
 
 
 def write_section(path: Path, body: str) -> None:
@@ -159,11 +178,15 @@ def write_section(path: Path, body: str) -> None:
 
 def section_body(rows: List[Dict[str, Any]], smoke: bool, gifs: List[Path]) -> str:
     notes = [
-        "Written by `python benchmarks/suite.py`. Each seed is a whole `ppolearn train` run with the task's preset; "
-        "figures are mean ± std over seeds of each seed's deterministic evaluation (eval_episodes, 20, on the "
-        'official environment, success from `info["is_success"]` or the preset\'s success criterion). '
-        '"seeds (at threshold)" lists the seeds run and, in brackets, those whose own evaluation reached the '
-        "threshold. zoo PPO: rl-baselines3-zoo's benchmark.md figure for PPO (one run, its own timesteps).",
+        "Written by `python benchmarks/suite.py` (seeds 0-4). Each seed is a whole `ppolearn train` run with the "
+        "task's preset, judged by its own final evaluation: the deterministic policy on 100 episodes of the "
+        "official environment (seeds 10000-10099, never used in training; a batched `ppolearn/` clone is judged "
+        'on the Gymnasium task it clones), success from `info["is_success"]` or the preset\'s success criterion. '
+        "A task is at threshold only when **all** seeds' 100-episode figures are. IQM: interquartile mean over "
+        "seeds, with a stratified-bootstrap 95% interval (`ppolearn/stats.py`). Median s to target: training "
+        "seconds until an evaluation during training (validation seeds, confirmed on 100 episodes) first reached "
+        "the target, over the seeds that got there. zoo PPO: rl-baselines3-zoo's benchmark.md figure for PPO "
+        "(one run, its own timesteps).",
     ]
     if smoke:
         notes.append("**Smoke run** (tiny timesteps, one seed, 2 episodes): checks the runner, not the thresholds.")
@@ -176,7 +199,7 @@ def section_body(rows: List[Dict[str, Any]], smoke: bool, gifs: List[Path]) -> s
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", nargs="+", metavar="ENV", help="default: every task (smoke: two)")
-    parser.add_argument("--seeds", nargs="+", type=int, default=None, help="default: 0 1 2 (smoke: 0)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None, help="default: 0 1 2 3 4 (smoke: 0)")
     parser.add_argument("--smoke", action="store_true", help="tiny timesteps and few episodes: seconds")
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--gif-dir", type=Path, default=ROOT / "docs" / "gifs")
@@ -191,9 +214,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     unknown = [n for n in names if n not in known]
     if unknown:
         parser.error(f"unknown task(s) {unknown}; the suite has {list(known)}")
-    seeds = args.seeds if args.seeds is not None else ([0] if args.smoke else [0, 1, 2])
+    seeds = args.seeds if args.seeds is not None else ([0] if args.smoke else SEEDS)
     # smoke: one short rollout-sized run and two evaluation episodes per task
-    overrides = {"total_timesteps": 2048, "eval_episodes": 2, "checkpoint_every": 0} if args.smoke else {}
+    overrides = {"total_timesteps": 2048, "eval_episodes": 2, "eval_during_episodes": 2, "checkpoint_every": 0}
+    overrides = overrides if args.smoke else {}
 
     rows, gifs = [], []
     for name in names:
