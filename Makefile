@@ -43,8 +43,9 @@ $(VENV)/.installed-dev: requirements-dev.txt requirements-ray.txt $(VENV)/.insta
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# a second `make train` moves the earlier run aside to $(RUN_DIR).old-<N> (nothing is deleted)
 train: install
-	$(VENV)/bin/ppolearn train --env $(ENV) --run-dir $(RUN_DIR)
+	$(VENV)/bin/ppolearn train --env $(ENV) --run-dir $(RUN_DIR) --overwrite
 	$(VENV)/bin/ppolearn render $(RUN_DIR) --out $(RUN_DIR)/policy.gif --episodes 3
 	@echo "done: $(RUN_DIR)/eval.json, $(RUN_DIR)/learning_curve.png, $(RUN_DIR)/policy.gif"
 

@@ -94,7 +94,7 @@ def run_one(task: Task, seed: int, runs_dir: Path, overrides: Dict[str, Any], re
         return saved
     config = run.resolve_config(task.env_id, None, {"seed": seed, **overrides})
     started = time.perf_counter()
-    result = run.train(task.env_id, config, run_dir, quiet=True)
+    result = run.train(task.env_id, config, run_dir, quiet=True, overwrite=True)  # an earlier try: moved aside
     result.update(seed=seed, wall_s=time.perf_counter() - started, run_dir=str(run_dir))
     (run_dir / "suite_result.json").write_text(json.dumps(result, indent=2) + "\n")
     return result

@@ -49,7 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--total-timesteps", type=int, metavar="N")
     train.add_argument("--seed", type=int, metavar="N")
     train.add_argument("--num-envs", type=int, metavar="N")
-    train.add_argument("--run-dir", metavar="DIR", help="default: runs/<env>_s<seed>_<time>")
+    train.add_argument("--run-dir", metavar="DIR", help="a new or empty directory (default: runs/<env>_s<seed>_<N>)")
+    train.add_argument(
+        "--overwrite", action="store_true", help="move a run already in --run-dir aside to DIR.old-<N> first"
+    )
     train.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where the learner runs (workers: CPU)")
     train.add_argument("--backend", choices=["local", "ray"], help="where rollouts run (default: local)")
     train.add_argument("--num-workers", type=int, metavar="N", help="Ray rollout workers (backend ray)")
@@ -141,6 +144,7 @@ def _ignore_further_signals() -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from ppolearn import run
+    from ppolearn.rundir import make_default_run_dir, remove_if_unused
 
     flags: Dict[str, Any] = {
         "total_timesteps": args.total_timesteps,
@@ -154,6 +158,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.stop_at is not None:
         flags.update(target=args.stop_at, stop_at_target=True)
     if args.resume:
+        if args.overwrite:
+            raise PPOLearnError("--overwrite starts a new run; it cannot be given with --resume")
         if (
             args.env
             or args.config
@@ -185,8 +191,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides = parse_overrides(args.overrides)
         overrides.update({k: v for k, v in flags.items() if v is not None})
         config = run.resolve_config(args.env, args.config, overrides)
-        args.run_dir_used = Path(args.run_dir) if args.run_dir else run.default_run_dir(args.env, config.seed)
-        result = run.train(args.env, config, args.run_dir_used, args.quiet, ray_address=args.ray_address)
+        given = Path(args.run_dir) if args.run_dir else None
+        existed = given is not None and given.exists()
+        args.run_dir_used = given or make_default_run_dir(args.env, config.seed)
+        try:
+            result = run.train(
+                args.env, config, args.run_dir_used, args.quiet, ray_address=args.ray_address, overwrite=args.overwrite
+            )
+        except BaseException:
+            if not existed:  # a run that failed before writing anything leaves no directory behind
+                remove_if_unused(args.run_dir_used)
+            raise
     print(f"run dir: {args.run_dir_used}")
     print(_summary(result))
     return 0

@@ -11,6 +11,8 @@ Workers normalise with the learner's statistics as of the start of the iteration
 not depend on what the other workers see: only the slicing of the environments depends on the worker count.
 A worker that dies is replaced, its slice is collected again from freshly reset environments, and the loss
 is logged and counted; no slice is ever dropped.
+
+Workers write no files: the learner alone writes the run directory, which it holds (ppolearn/rundir.py).
 """
 
 from __future__ import annotations

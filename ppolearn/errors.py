@@ -27,3 +27,7 @@ class TrainingInterrupted(PPOLearnError):
 
 class TrainingDiverged(PPOLearnError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class RunDirError(PPOLearnError):
+    """A run directory holds an earlier run, is in use by another process, or cannot be created or moved."""

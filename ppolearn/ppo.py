@@ -29,7 +29,6 @@ from ppolearn.checkpoint import (
     atomic_save,
     checkpoint_path,
     list_checkpoints,
-    prepare_run_dir,
     prune_checkpoints,
     safe_load,
 )
@@ -60,6 +59,7 @@ from ppolearn.normalize import ObsNormalizer, RewardScaler
 from ppolearn.optim import FlatParameters, adam
 from ppolearn.returns import normalize_per_minibatch
 from ppolearn.rollout import EpisodeStats, RolloutBatch, RolloutBuffer, rollout
+from ppolearn.rundir import RunDir, hold, released_on_error
 from ppolearn.validation import EvalDuringTraining, eval_interval
 
 
@@ -111,7 +111,9 @@ class PPO:
     ``eval_env`` is what evaluations during training run on (ppolearn/validation.py); by default the same
     id or factory (for a batched clone, the official environment), none for an instance.
     Hyperparameters come from the preset for the id (if any), then ``config``, then keyword overrides
-    (``PPO("Pendulum-v1", seed=0, learning_rate=1e-3)``).
+    (``PPO("Pendulum-v1", seed=0, learning_rate=1e-3)``). A ``run_dir`` (metrics, checkpoints) is held by
+    the model until close(); one holding an earlier run is refused unless ``overwrite=True`` moves that run
+    aside (ppolearn/rundir.py).
     """
 
     def __init__(
@@ -119,7 +121,8 @@ class PPO:
         env: Union[EnvSpec, VecEnv],
         config: Union[PPOConfig, Dict[str, Any], None] = None,
         *,
-        run_dir: Union[str, Path, None] = None,
+        run_dir: Union[str, Path, RunDir, None] = None,
+        overwrite: bool = False,
         verbose: int = 1,
         ray_address: Optional[str] = None,
         eval_env: Optional[EnvSpec] = None,
@@ -127,9 +130,11 @@ class PPO:
     ) -> None:
         env_id = _env_name(env)
         hyperparameters = self._init_hyperparameters(env_id, config, overrides)
-        obs_spec, action_spec = self._attach(env_id, hyperparameters, env, ray_address)  # type: ignore[misc]
-        self._build(obs_spec, action_spec)  # actor, critic, optimiser, normalisers
-        self.run_dir = prepare_run_dir(run_dir) if run_dir is not None else None
+        # held until close(): a new run refuses a directory holding an earlier one (overwrite: moved aside)
+        self.run_dir, self._run_dir_lock = hold(run_dir, fresh=True, overwrite=overwrite)
+        with released_on_error(self._run_dir_lock):
+            obs_spec, action_spec = self._attach(env_id, hyperparameters, env, ray_address)  # type: ignore[misc]
+            self._build(obs_spec, action_spec)  # actor, critic, optimiser, normalisers
         self.verbose = verbose
         self.evaluator = EvalDuringTraining(eval_env or _eval_env_of(env), self.run_dir)
 
@@ -511,13 +516,16 @@ class PPO:
         path: Union[str, Path],
         env: Union[EnvSpec, VecEnv, None] = None,
         device: str = "auto",
-        run_dir: Union[str, Path, None] = None,
+        run_dir: Union[str, Path, RunDir, None] = None,
         verbose: int = 1,
         ray_address: Optional[str] = None,
         eval_env: Optional[EnvSpec] = None,
         **overrides: Any,
     ) -> PPO:
-        """A model from ``save()`` or a checkpoint; without ``env`` it can predict but not train."""
+        """A model from ``save()`` or a checkpoint; without ``env`` it can predict but not train.
+
+        With ``run_dir`` (the resume path) the directory is held until close(), whatever it holds.
+        """
         data = safe_load(path, map_location="cpu")
         try:
             config = build_config(data["config"], {"device": device}, overrides)
@@ -526,14 +534,16 @@ class PPO:
         except (KeyError, TypeError) as exc:
             raise CheckpointError(f"'{path}' is missing or has malformed fields ({exc})") from None
         model = cls.__new__(cls)
-        env_specs = model._attach(data["env_id"], config, env, ray_address)  # Ray workers get weights each iteration
-        if env_specs is not None:
-            _check_same_spaces(path, obs_spec, action_spec, *env_specs, _env_name(env))
-        model._build(obs_spec, action_spec)
-        model.run_dir = prepare_run_dir(run_dir) if run_dir is not None else None
+        model.run_dir, model._run_dir_lock = hold(run_dir, fresh=False)
+        with released_on_error(model._run_dir_lock):
+            # Ray workers get their weights each iteration
+            env_specs = model._attach(data["env_id"], config, env, ray_address)
+            if env_specs is not None:
+                _check_same_spaces(path, obs_spec, action_spec, *env_specs, _env_name(env))
+            model._build(obs_spec, action_spec)
+            model.evaluator = EvalDuringTraining(eval_env or _eval_env_of(env), model.run_dir)
+            model._load_state(data, path)
         model.verbose = verbose
-        model.evaluator = EvalDuringTraining(eval_env or _eval_env_of(env), model.run_dir)
-        model._load_state(data, path)
         return model
 
     def _load_state(self, data: Dict[str, Any], path: Union[str, Path]) -> None:
@@ -569,11 +579,14 @@ class PPO:
         return found[-1]
 
     def close(self) -> None:
+        """Close the environments (or Ray workers) and release the run directory this model holds."""
         if self.env is not None:
             self.env.close()
         if self.workers is not None:
             self.workers.close()
             self.workers = None
+        if self._run_dir_lock is not None:
+            self._run_dir_lock.release()
 
 
 def _eval_env_of(env: Union[EnvSpec, VecEnv, None]) -> Optional[EnvSpec]:

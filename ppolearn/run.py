@@ -10,12 +10,18 @@ Layout of a run directory:
     learning_curve.png   drawn from metrics.csv
     eval.json            the final model on eval_episodes unseen starts of the official environment, with
                          95% intervals, per-episode figures and when the target was first confirmed
+    .lock                flock'ed by the process training into the directory, which wrote its PID there
+
+A run is never lost (ppolearn/rundir.py): train() refuses a directory that holds an earlier run, unless
+``overwrite`` moves that run aside to DIR.old-<N>; train() and resume() hold the directory's lock from
+creating it to writing eval.json, so a second train or resume of it is refused with the holder's PID, while
+eval, plot and render read it freely. The kernel drops the lock of a process that dies, so a killed run
+resumes at once. Default directories are runs/<env>_s<seed>_<N>, created atomically (rundir.make_default_run_dir).
 """
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
@@ -29,15 +35,11 @@ from ppolearn.errors import PPOLearnError
 from ppolearn.evaluation import evaluate_policy
 from ppolearn.plots import plot_learning_curve
 from ppolearn.ppo import PPO
+from ppolearn.rundir import claim
 from ppolearn.validation import BEST_MODEL_FILE
 
 MODEL_FILE = "model.pt"
 CONFIG_FILE = "config.yaml"
-
-
-def default_run_dir(env_id: str, seed: int) -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in env_id)
-    return Path("runs") / f"{safe}_s{seed}_{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def resolve_config(env_id: str, config_file: Optional[str], overrides: Dict[str, Any]) -> PPOConfig:
@@ -70,12 +72,21 @@ def write_config(run_dir: Path, env_id: str, config: PPOConfig) -> None:
 
 
 def train(
-    env_id: str, config: PPOConfig, run_dir: Path, quiet: bool = False, ray_address: Optional[str] = None
+    env_id: str,
+    config: PPOConfig,
+    run_dir: Path,
+    quiet: bool = False,
+    ray_address: Optional[str] = None,
+    overwrite: bool = False,
 ) -> Dict[str, Any]:
-    """Train a new run to config.total_timesteps, then write model, learning curve and eval.json."""
-    model = PPO(env_id, config, run_dir=run_dir, verbose=0 if quiet else 1, ray_address=ray_address)
-    write_config(run_dir, env_id, model.config)
-    return _train_and_finish(model, run_dir, reset=True)
+    """Train a new run to config.total_timesteps, then write model, learning curve and eval.json.
+
+    A ``run_dir`` holding an earlier run is refused, or with ``overwrite`` that run is moved aside first.
+    """
+    with claim(run_dir, fresh=True, overwrite=overwrite) as held:
+        model = PPO(env_id, config, run_dir=held, verbose=0 if quiet else 1, ray_address=ray_address)
+        write_config(held.path, env_id, model.config)
+        return _train_and_finish(model, held.path, reset=True)
 
 
 def resume(
@@ -90,22 +101,24 @@ def resume(
 
     A Ray run may resume with another worker count or on another cluster: workers hold no state of their own.
     """
-    checkpoint = PPO.latest_checkpoint(run_dir)
+    PPO.latest_checkpoint(run_dir)  # nothing to resume: say so before creating or locking anything
     overrides: Dict[str, Any] = {"total_timesteps": total_timesteps} if total_timesteps is not None else {}
     if num_workers is not None:
         overrides["num_workers"] = num_workers
-    env_id = str(safe_load(checkpoint)["env_id"])
-    model = PPO.load(
-        checkpoint,
-        env=env_id,
-        device=device,
-        run_dir=run_dir,
-        verbose=0 if quiet else 1,
-        ray_address=ray_address,
-        **overrides,
-    )
-    write_config(run_dir, env_id, model.config)
-    return _train_and_finish(model, run_dir, reset=False)
+    with claim(run_dir, fresh=False) as held:
+        checkpoint = PPO.latest_checkpoint(run_dir)  # the newest, now that no other process writes here
+        env_id = str(safe_load(checkpoint)["env_id"])
+        model = PPO.load(
+            checkpoint,
+            env=env_id,
+            device=device,
+            run_dir=held,
+            verbose=0 if quiet else 1,
+            ray_address=ray_address,
+            **overrides,
+        )
+        write_config(held.path, env_id, model.config)
+        return _train_and_finish(model, held.path, reset=False)
 
 
 def _train_and_finish(model: PPO, run_dir: Path, reset: bool) -> Dict[str, Any]:

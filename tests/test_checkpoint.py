@@ -87,6 +87,7 @@ def test_checkpoints_rotate_and_resume_continues(tmp_path):
     model.learn(64 * 4)
     kept = list_checkpoints(tmp_path / "checkpoints")
     assert [p.name for p in kept] == ["step_000000000192.pt", "step_000000000256.pt"]
+    model.close()  # the run directory is held until then
     resumed = PPO.load(kept[-1], env="CartPole-v1", run_dir=tmp_path, verbose=0)
     assert resumed.num_timesteps == 256 and resumed.num_updates == 4
     assert resumed.optimizer.state_dict()["state"]  # Adam moments restored, not fresh

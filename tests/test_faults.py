@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
 
 import pytest
 import torch
@@ -22,9 +23,9 @@ TINY_SET = ["--set", "n_steps=256", "--set", "batch_size=128", "--set", "n_epoch
 TESTS_DIR = str(Path(__file__).parent)
 
 
-def _start_training(run_dir: Path) -> subprocess.Popen:
+def _start_training(run_dir: Path, extra: Sequence[str] = ()) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "ppolearn", "train", "--env", "CartPole-v1", "--total-timesteps", "100000000"]
-    cmd += [*TINY_SET, "--num-envs", "2", "--run-dir", str(run_dir), "--quiet"]
+    cmd += [*TINY_SET, *extra, "--num-envs", "2", "--run-dir", str(run_dir), "--quiet"]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

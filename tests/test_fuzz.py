@@ -52,11 +52,10 @@ train_flags = st.lists(
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(train_flags)
-def test_any_train_command_line_runs_or_fails_in_one_line(monkeypatch, capsys, flags):
+def test_any_train_command_line_runs_or_fails_in_one_line(monkeypatch, capsys, tmp_path, flags):
     started = []
-    monkeypatch.setattr(
-        run_module, "train", lambda env, cfg, run_dir, quiet, ray_address=None: started.append(cfg) or _FAKE_RESULT
-    )
+    monkeypatch.chdir(tmp_path)  # the default run directories are created under ./runs
+    monkeypatch.setattr(run_module, "train", lambda env, cfg, run_dir, quiet, **kw: started.append(cfg) or _FAKE_RESULT)
     argv = ["train", "--env", "CartPole-v1"] + [part for pair in flags for part in pair]
     try:
         code = main(argv)

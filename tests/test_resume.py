@@ -20,6 +20,7 @@ def test_resume_is_bitwise_identical_to_a_straight_run(tmp_path):
 
     first = PPO(TensorPointEnv(), run_dir=tmp_path / "split", verbose=0, **CFG)
     first.learn(64 * 2)  # A = 2 updates, then the process "stops"
+    first.close()  # releases the run directory, as the end of the process would
     ckpt = list_checkpoints(tmp_path / "split" / "checkpoints")[-1]
     resumed = PPO.load(ckpt, env=TensorPointEnv(), run_dir=tmp_path / "split", verbose=0)
     resumed.learn(64 * 4, reset_num_timesteps=False)  # B = 4 more updates
