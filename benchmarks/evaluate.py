@@ -7,7 +7,7 @@ in far fewer policy calls, so that evaluating often during a time-to-target run 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, List
 
 import gymnasium as gym
 import numpy as np
@@ -17,6 +17,12 @@ Policy = Callable[[np.ndarray], np.ndarray]  # a batch of observations -> a batc
 
 def evaluate(policy: Policy, env_id: str, episodes: int = 20, seed: int = 10_000) -> float:
     """Mean undiscounted return of the first episode of each of ``episodes`` official environments."""
+    returns = evaluate_episodes(policy, env_id, episodes, seed)
+    return float(np.mean(returns))
+
+
+def evaluate_episodes(policy: Policy, env_id: str, episodes: int = 20, seed: int = 10_000) -> List[float]:
+    """Each episode's undiscounted return, episode i started from seed + i."""
     envs = gym.vector.SyncVectorEnv(
         [lambda: gym.make(env_id) for _ in range(episodes)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
     )
@@ -28,7 +34,7 @@ def evaluate(policy: Policy, env_id: str, episodes: int = 20, seed: int = 10_000
             obs, reward, terminated, truncated, _ = envs.step(policy(obs))
             returns += np.where(running, reward, 0.0)
             running &= ~(terminated | truncated)
-        return float(returns.mean())
+        return [float(r) for r in returns]
     finally:
         envs.close()
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from ppolearn.config import load_preset
+from ppolearn.envs import official_id
 from ppolearn.envs.success import Target
 from ppolearn.stats import aggregate_seeds
 
@@ -68,6 +69,7 @@ TASKS = [
 ]
 SMOKE_TASKS = ["CartPole-v1", "ppolearn/PointReach-v0"]
 SEEDS = [0, 1, 2, 3, 4]
+SB3_REFERENCE = ROOT / "benchmarks" / "sb3_reference.json"
 
 
 def _run_dir(task: Task, seed: int, runs_dir: Path) -> Path:
@@ -129,16 +131,18 @@ def table(rows: List[Dict[str, Any]]) -> str:
     """Markdown table, one row per task: IQM over seeds with its 95% interval, and every seed's figure."""
     lines = [
         "| task | target | threshold | seeds at threshold | return IQM [95% CI] | success IQM [95% CI] "
-        "| per seed (return / success) | median s to target | timesteps | training s per seed | zoo PPO |",
-        "| --- | --- | --- | --- | ---: | ---: | --- | ---: | ---: | ---: | --- |",
+        "| per seed (return / success) | median s to target | timesteps | training s per seed "
+        "| SB3 zoo, same episodes: return IQM [95% CI] | zoo PPO (published) |",
+        "| --- | --- | --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |",
     ]
+    reference = _sb3_reference()
     for row in rows:
         task: Task = row["task"]
         results = row["results"]
         if not results:
             lines.append(
                 f"| {task.env_id} | {task.target} | {task.threshold} | not run: {row['skipped']} "
-                f"| – | – | – | – | – | – | {task.zoo or '–'} |"
+                f"| – | – | – | – | – | – | – | {task.zoo or '–'} |"
             )
             continue
         threshold = task.threshold
@@ -160,9 +164,23 @@ def table(rows: List[Dict[str, Any]]) -> str:
             f"| {per_seed} | {to_target} "
             f"| {results[0]['num_timesteps']:,} "
             f"| {statistics.median(r['train_time_s'] for r in results):.1f} "
+            f"| {reference.get(official_id(task.env_id), '–')} "
             f"| {task.zoo or '–'} |"
         )
     return "\n".join(lines)
+
+
+def _sb3_reference() -> Dict[str, str]:
+    """SB3-zoo's per-seed figures on the same 100 test episodes (benchmarks/sb3_reference.py), as table cells."""
+    if not SB3_REFERENCE.is_file():
+        return {}
+    data = json.loads(SB3_REFERENCE.read_text())
+    cells = {}
+    for env_id, entry in data.items():
+        returns = [r["mean_return"] for r in entry["results"]]
+        steps = entry["results"][0]["timesteps"]
+        cells[env_id] = f"{_iqm_cell(returns, 'mean_return')} ({len(returns)} seeds, {steps:,} steps)"
+    return cells
 
 
 def write_section(path: Path, body: str) -> None:
@@ -185,8 +203,10 @@ def section_body(rows: List[Dict[str, Any]], smoke: bool, gifs: List[Path]) -> s
         "A task is at threshold only when **all** seeds' 100-episode figures are. IQM: interquartile mean over "
         "seeds, with a stratified-bootstrap 95% interval (`ppolearn/stats.py`). Median s to target: training "
         "seconds until an evaluation during training (validation seeds, confirmed on 100 episodes) first reached "
-        "the target, over the seeds that got there. zoo PPO: rl-baselines3-zoo's benchmark.md figure for PPO "
-        "(one run, its own timesteps).",
+        "the target, over the seeds that got there. SB3 zoo, same episodes: Stable-Baselines3 2.9.2 with "
+        "rl-baselines3-zoo's settings, seeds 0-4, on the same 100 test episodes "
+        "(`python -m benchmarks.sb3_reference`; its steps in brackets). zoo PPO (published): "
+        "rl-baselines3-zoo's benchmark.md figure (one run, its own timesteps and episodes).",
     ]
     if smoke:
         notes.append("**Smoke run** (tiny timesteps, one seed, 2 episodes): checks the runner, not the thresholds.")
@@ -236,7 +256,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             else:
                 result = run_one(task, seed, args.runs_dir, overrides, args.reuse)
             results.append(result)
-            print(json.dumps({k: v for k, v in result.items() if k != "run_dir"}), flush=True)
+            brief = {k: v for k, v in result.items() if k != "run_dir" and not k.startswith("episode_")}
+            print(json.dumps(brief), flush=True)
         rows.append({"task": task, "results": results, "skipped": "no finished run"})
         if results and not args.no_gif and task.needs and not os.environ.get("MUJOCO_GL"):
             # headless MuJoCo rendering needs an OpenGL backend chosen up front; without one it can abort the process

@@ -1,6 +1,7 @@
 """The suite runner's smoke mode: trains two tasks briefly, writes its BENCHMARKS.md section and GIFs."""
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -40,3 +41,18 @@ def test_tasks_missing_their_extra_are_listed_not_run(tmp_path, monkeypatch):
     out = tmp_path / "B.md"
     assert suite.main(["--tasks", "Reacher-v5", "--out", str(out), "--runs-dir", str(tmp_path / "runs")]) == 0
     assert "not run: `pip install 'ppolearn[mujoco]'`" in out.read_text()
+
+
+def test_sb3_reference_figures_stand_beside_the_preset_and_its_batched_clone(tmp_path, monkeypatch):
+    suite = load_suite()
+    reference = tmp_path / "sb3_reference.json"
+    per_seed = [{"seed": s, "mean_return": r, "timesteps": 102400} for s, r in enumerate([-150, -160, -170])]
+    reference.write_text(json.dumps({"Pendulum-v1": {"settings": {}, "results": per_seed}}))
+    monkeypatch.setattr(suite, "SB3_REFERENCE", reference)
+    rows = [
+        {"task": task, "results": [], "skipped": "x"} for task in suite.TASKS if task.env_id.endswith("Pendulum-v1")
+    ]
+    result = {"seed": 0, "mean_return": -150.0, "success_rate": 1.0, "num_timesteps": 1, "train_time_s": 1.0}
+    rows[0]["results"] = rows[1]["results"] = [result]
+    lines = [line for line in suite.table(rows).splitlines() if "Pendulum-v1 |" in line]
+    assert len(lines) == 2 and all("-160.0 [-170.0, -150.0] (3 seeds, 102,400 steps)" in line for line in lines)
