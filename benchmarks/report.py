@@ -17,8 +17,8 @@ Every measured run is its own process, run one after the other; its timer starts
 construction, evaluation time is excluded from training time, and its peak RSS is `ru_maxrss` of that
 process. Times are wall-clock training seconds on the machine below, which other jobs shared while it ran:
 compare the ratios measured side by side, not the absolute figures. Evaluation: deterministic policy,
-20 episodes of the **official** Gymnasium environment (seeds 10000-10019), also for policies trained on a
-`ppolearn/` batched clone. Where the time goes and why: `docs/performance.md`.
+100 episodes of the **official** Gymnasium environment (seeds 10000-10099, never used in training), also
+for policies trained on a `ppolearn/` batched clone. Where the time goes and why: `docs/performance.md`.
 """
 
 

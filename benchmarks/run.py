@@ -94,7 +94,7 @@ def plan(smoke: bool, seeds: int, with_sb3: bool) -> Dict[str, List[Dict[str, An
                 budget = 4096 if smoke else (task["budget"] if lib == "sb3" or "/" not in env_id else None)
                 job = {"kind": "target", "lib": lib, "env": env_id, "eval_env": task["env"], "seed": seed}
                 job.update({"threshold": task["threshold"], "eval_every": 4096, "params": params})
-                job.update({"budget": budget, "eval_episodes": 2 if smoke else 20})
+                job.update({"budget": budget, "eval_episodes": 2 if smoke else 100})
                 if lib == "sb3" and smoke:
                     job["params"] = {**params, "n_steps": 256}
                 target.append(job)
