@@ -131,7 +131,7 @@ def table(rows: List[Dict[str, Any]]) -> str:
     """Markdown table, one row per task: IQM over seeds with its 95% interval, and every seed's figure."""
     lines = [
         "| task | target | threshold | seeds at threshold | return IQM [95% CI] | success IQM [95% CI] "
-        "| per seed (return / success) | median s to target | timesteps | training s per seed "
+        "| per seed (return / success) | median s to target | timesteps (median) | training s per seed (median) "
         "| SB3 zoo, same episodes: return IQM [95% CI] | zoo PPO (published) |",
         "| --- | --- | --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |",
     ]
@@ -162,7 +162,7 @@ def table(rows: List[Dict[str, Any]]) -> str:
             f"| {_iqm_cell(returns, 'mean_return')} "
             f"| {_iqm_cell(successes, 'success_rate') if successes else '–'} "
             f"| {per_seed} | {to_target} "
-            f"| {results[0]['num_timesteps']:,} "
+            f"| {statistics.median(r['num_timesteps'] for r in results):,.0f} "
             f"| {statistics.median(r['train_time_s'] for r in results):.1f} "
             f"| {reference.get(official_id(task.env_id), '–')} "
             f"| {task.zoo or '–'} |"
