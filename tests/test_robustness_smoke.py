@@ -1,0 +1,83 @@
+"""The robustness set: every task passes Gymnasium's env checker, and the runner's smoke mode runs end to end.
+
+Stable-Baselines3 is benchmark-only: its half of the smoke run is skipped where it is not installed.
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the benchmarks package, whatever the working directory
+
+from benchmarks.robustness_envs import ENVS, make  # noqa: E402
+
+
+@pytest.mark.parametrize("name", list(ENVS))
+def test_env_passes_gymnasium_checker(name):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the asymmetric / large action bounds are on purpose
+        check_env(make(name), skip_render_check=True)
+
+
+@pytest.mark.parametrize("name", list(ENVS))
+def test_env_is_deterministic_and_reports_success(name):
+    def trajectory(seed):
+        env = make(name)
+        env.action_space.seed(seed)
+        obs, info = env.reset(seed=seed)
+        out = [obs]
+        for _ in range(env.horizon):
+            obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+            assert isinstance(info["is_success"], bool)
+            out.append((obs, reward))
+            if terminated or truncated:
+                return out, env.horizon
+        raise AssertionError("no time limit")
+
+    a, b = trajectory(3), trajectory(3)
+    assert repr(a) == repr(b)
+    assert repr(trajectory(4)) != repr(a)
+
+
+def _smoke(tmp_path, libs, envs=None):
+    results, out = tmp_path / "results.json", tmp_path / "BENCHMARKS.md"
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    args = ["--smoke", "--libs", *libs, "--results", str(results), "--out", str(out)]
+    if envs:
+        args += ["--envs", *envs]
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "robustness.py"), *args], cwd=ROOT, env=env, capture_output=True
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    runs = json.loads(results.read_text())["runs"]
+    text = out.read_text()
+    assert "<!-- robustness:start -->" in text and "<!-- robustness:end -->" in text
+    assert "## Defaults on unseen tasks (robustness set)" in text
+    return runs, text
+
+
+def test_smoke_ppolearn(tmp_path):
+    runs, text = _smoke(tmp_path, ["ppolearn"])
+    assert sorted(r["env"] for r in runs) == sorted(ENVS)
+    for r in runs:
+        assert r["lib"] == "ppolearn" and r["episodes"] == 3 and r["eval_seed"] == 10_000
+        assert 0.0 <= r["success_rate"] <= 1.0 and np.isfinite(r["mean_return"]) and r["train_s"] > 0
+    for name in ENVS:
+        assert f"| {name} |" in text
+    again, _ = _smoke(tmp_path, ["ppolearn"])  # resumable: nothing is trained twice
+    assert again == runs
+
+
+@pytest.mark.skipif(importlib.util.find_spec("stable_baselines3") is None, reason="stable_baselines3 not installed")
+def test_smoke_sb3_one_task(tmp_path):
+    runs, _ = _smoke(tmp_path, ["sb3"], envs=["SparseGoal"])  # Dict observations: MultiInputPolicy
+    assert [(r["env"], r["lib"], r["policy"]) for r in runs] == [("SparseGoal", "sb3", "MultiInputPolicy")]
