@@ -6,8 +6,8 @@ The PPO-Clip pseudocode, step by step (docs/algorithm.md explains each):
     3. collect trajectories with pi_k           PPO.rollout() -> rollout.rollout()
     4. rewards-to-go R_t                        RolloutBuffer.batch() -> returns.compute_gae (compute_rtgs at lambda=1)
     5. advantages from the current V_k          the same call (GAE(lambda))
-    6. maximise the PPO-Clip objective (Adam)   PPO.update() -> clipped_surrogate_loss
-    7. fit V by MSE regression                  PPO.update() -> value_loss
+    6. maximise the PPO-Clip objective (Adam)   PPO.update() -> update.ppo_update -> clipped_surrogate_loss
+    7. fit V by MSE regression                  PPO.update() -> update.ppo_update -> value_loss
 """
 
 from __future__ import annotations
@@ -57,9 +57,9 @@ from ppolearn.logger import RunLogger
 from ppolearn.networks import Critic, build_actor
 from ppolearn.normalize import ObsNormalizer, RewardScaler
 from ppolearn.optim import FlatParameters, adam
-from ppolearn.returns import normalize_per_minibatch
 from ppolearn.rollout import EpisodeStats, RolloutBatch, RolloutBuffer, rollout
 from ppolearn.rundir import RunDir, hold, released_on_error
+from ppolearn.update import ppo_update
 from ppolearn.validation import EvalDuringTraining, eval_interval
 
 
@@ -70,37 +70,6 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device={name!r} requested but CUDA is not available on this machine; use cpu or auto")
     return torch.device(name)
-
-
-def clipped_surrogate_loss(
-    log_probs: torch.Tensor, old_log_probs: torch.Tensor, advantages: torch.Tensor, clip_range: float
-) -> Tuple[torch.Tensor, torch.Tensor]:
-    """The PPO-Clip objective, negated for gradient descent, and the ratios it used.
-
-    L = E[min(r A, clip(r, 1-eps, 1+eps) A)], r = pi(a|s) / pi_old(a|s): the min removes any incentive to
-    move r outside [1-eps, 1+eps], keeping the new policy close to the old one.
-    """
-    ratios = torch.exp(log_probs - old_log_probs)
-    surr1 = ratios * advantages
-    surr2 = torch.clamp(ratios, 1 - clip_range, 1 + clip_range) * advantages
-    return -torch.min(surr1, surr2).mean(), ratios
-
-
-def approx_kl(log_probs: torch.Tensor, old_log_probs: torch.Tensor) -> torch.Tensor:
-    """KL(pi_old || pi) estimated from samples of pi_old: mean of (r - 1) - log r (unbiased, low variance)."""
-    with torch.no_grad():
-        log_ratio = log_probs - old_log_probs
-        return ((log_ratio.exp() - 1) - log_ratio).mean()
-
-
-def value_loss(
-    values: torch.Tensor, old_values: torch.Tensor, rtgs: torch.Tensor, clip_range_vf: Optional[float]
-) -> torch.Tensor:
-    """MSE of V(s) onto the returns; optionally the pessimistic max with a clipped value update."""
-    if clip_range_vf is None:
-        return 0.5 * (values - rtgs).pow(2).mean()
-    clipped = old_values + torch.clamp(values - old_values, -clip_range_vf, clip_range_vf)
-    return 0.5 * torch.max((values - rtgs).pow(2), (clipped - rtgs).pow(2)).mean()
 
 
 class PPO:
@@ -261,66 +230,8 @@ class PPO:
         return result.episodes
 
     def update(self, batch: RolloutBatch) -> Dict[str, float]:
-        """n_epochs of minibatch Adam on the PPO-Clip objective (actor) and MSE (critic)."""
-        cfg = self.config
-        # Statistics accumulate as tensors, read once at the end: a .item() per minibatch would cost a sync.
-        loss_sums = torch.zeros(3, device=self.device)  # actor loss, critic loss, entropy (sums over minibatches)
-        ratio_sums = torch.zeros(2, device=self.device)  # approx KL, clipped samples (sums over samples)
-        new_log_probs = torch.empty_like(batch.log_probs)  # each sample's log pi before its minibatch's step
-        n_minibatches, n_samples, epochs_run, stop = 0, 0, 0, False
-        for _epoch in range(cfg.n_epochs):
-            order = torch.randperm(len(batch), generator=self.generator, device=self.device)  # reshuffle each epoch
-            # one gather per field per epoch; the minibatches below are then contiguous views (no per-step copy)
-            shuffled = batch.select(order)
-            advantages = shuffled.advantages
-            if cfg.normalize_advantage:  # per minibatch: unit scale whatever the reward (all at once here)
-                advantages = normalize_per_minibatch(advantages, cfg.batch_size)
-            fields = (shuffled.obs, shuffled.acts, shuffled.log_probs, shuffled.values, shuffled.rtgs, advantages)
-            rows = 0
-            for obs, acts, old_log_probs, old_values, rtgs, mb_advantages in zip(
-                *(field.split(cfg.batch_size) for field in fields)
-            ):
-                values, log_probs, entropy = self.evaluate(obs, acts)
-                if cfg.target_kl is not None and approx_kl(log_probs, old_log_probs).item() > 1.5 * cfg.target_kl:
-                    stop = True  # the policy moved too far from pi_old: skip this step and the rest
-                    break
-                actor_loss, _ = clipped_surrogate_loss(log_probs, old_log_probs, mb_advantages, cfg.clip_range)
-                critic_loss = value_loss(values, old_values, rtgs, cfg.clip_range_vf)
-                entropy_mean = entropy.mean()
-                loss = actor_loss + cfg.vf_coef * critic_loss
-                if cfg.ent_coef > 0:  # no entropy bonus, no graph for it (a dozen ops fewer to differentiate)
-                    loss = loss - cfg.ent_coef * entropy_mean
-                self.params.zero_grad()
-                loss.backward()
-                self.params.clip_grad_norm_(cfg.max_grad_norm)  # global norm over actor and critic
-                self.optimizer.step()
-                new_log_probs[rows : rows + len(obs)] = log_probs.detach()
-                loss_sums += torch.stack([actor_loss, critic_loss, entropy_mean]).detach()
-                n_minibatches += 1
-                rows += len(obs)
-            # KL and clip fraction of the epoch's minibatches in one pass (the same numbers as per minibatch)
-            log_ratio = new_log_probs[:rows] - shuffled.log_probs[:rows]
-            ratio = log_ratio.exp()
-            ratio_sums += torch.stack([((ratio - 1) - log_ratio).sum(), ((ratio - 1).abs() > cfg.clip_range).sum()])
-            n_samples += rows
-            epochs_run += 1
-            if stop:
-                break
-        losses = (loss_sums / max(n_minibatches, 1)).tolist()
-        kl, clip_fraction = (ratio_sums / max(n_samples, 1)).tolist()
-        explained_var = float("nan")  # 1 - Var(R - V) / Var(R): how much of the returns the critic predicted
-        if len(batch) > 1 and batch.rtgs.var() > 0:
-            explained_var = (1 - (batch.rtgs - batch.values).var() / batch.rtgs.var()).item()
-        return {
-            "actor_loss": losses[0],
-            "critic_loss": losses[1],
-            "entropy": losses[2],
-            "approx_kl": kl,
-            "clip_fraction": clip_fraction,
-            "explained_variance": explained_var,
-            "learning_rate": self.optimizer.param_groups[0]["lr"],
-            "epochs": float(epochs_run),
-        }
+        """n_epochs of minibatch Adam on the PPO-Clip objective (actor) and MSE (critic): ppolearn/update.py."""
+        return ppo_update(self.evaluate, batch, self.config, self.params, self.optimizer, self.generator)
 
     # --- the training loop ------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from ppolearn.ppo import clipped_surrogate_loss, value_loss
+from ppolearn.update import clipped_surrogate_loss, value_loss
 
 
 def _loss_and_grad(ratio: float, advantage: float, eps: float = 0.2):
