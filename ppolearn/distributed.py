@@ -106,9 +106,7 @@ class RolloutWorker:
         self.reward_scaler.rms = FrozenStats(())
         self.generator = torch.Generator()
         self.generator.manual_seed(worker_seed(cfg.seed, index))
-        self.buffer = RolloutBuffer(
-            cfg.n_steps, num_envs, obs_spec.dim, action_spec.dim, action_spec.is_discrete, torch.device("cpu")
-        )
+        self.buffer = RolloutBuffer(cfg.n_steps, num_envs, obs_spec.dim, action_spec, torch.device("cpu"))
         self.next_obs: Optional[torch.Tensor] = None
 
     def specs(self) -> Tuple[Dict[str, Any], Dict[str, Any]]:

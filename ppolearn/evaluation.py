@@ -131,9 +131,12 @@ def _run_episodes(
 
 
 def _stack(observations: List[Any]) -> Any:
-    """A batch from single observations (a dict observation is stacked key by key)."""
-    if isinstance(observations[0], dict):
-        return {k: np.stack([np.asarray(o[k]) for o in observations]) for k in observations[0]}
+    """A batch from single observations; Dict and Tuple observations are stacked entry by entry, nested."""
+    first = observations[0]
+    if isinstance(first, dict):
+        return {k: _stack([o[k] for o in observations]) for k in first}
+    if isinstance(first, tuple):
+        return tuple(_stack([o[i] for o in observations]) for i in range(len(first)))
     return np.stack([np.asarray(o) for o in observations])
 
 

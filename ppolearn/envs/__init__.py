@@ -10,7 +10,7 @@ import torch
 from ppolearn.envs.batched import BatchedEnv
 from ppolearn.envs.make import EnvSpec, env_factory, env_id_of, make_env, preset_key
 from ppolearn.envs.registry import batched_class, batched_ids, is_batched_id, official_id
-from ppolearn.envs.spaces import ActionSpec, ObsSpec
+from ppolearn.envs.spaces import ActionSpec, ObsSpec, space_mismatch
 from ppolearn.envs.success import SuccessInfo, with_success
 from ppolearn.envs.vector import GymVecEnv, StepResult, VecEnv
 
@@ -32,6 +32,7 @@ __all__ = [
     "make_vec_env",
     "official_id",
     "preset_key",
+    "space_mismatch",
     "with_success",
 ]
 
