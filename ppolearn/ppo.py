@@ -168,6 +168,7 @@ class PPO:
             config.num_envs,
             config.vec_env,
             self.device,
+            env_kwargs=config.env_kwargs,
             sanitize_nonfinite=config.sanitize_nonfinite,
             success=config.success,
         )

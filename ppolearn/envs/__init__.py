@@ -13,6 +13,7 @@ from ppolearn.envs.registry import batched_class, batched_ids, is_batched_id, of
 from ppolearn.envs.spaces import ActionSpec, ObsSpec, space_mismatch
 from ppolearn.envs.success import SuccessInfo, with_success
 from ppolearn.envs.vector import GymVecEnv, StepResult, VecEnv
+from ppolearn.errors import ConfigError
 
 __all__ = [
     "ActionSpec",
@@ -61,6 +62,11 @@ def make_vec_env(
     ``success`` names a criterion from :mod:`ppolearn.envs.success` that each copy reports as ``is_success``.
     A ``ppolearn/`` id builds the batched tensor environment on ``device`` (``vectorization`` does not apply).
     """
+    if env_kwargs and (is_vec_env(env) or is_batched_id(env) or isinstance(env, gym.Env)):
+        raise ConfigError(
+            "env_kwargs are passed to the constructor of an environment ppolearn builds: give an id or a factory, "
+            "not an Env instance, a VecEnv or a batched ppolearn/ clone"
+        )
     if is_vec_env(env):
         return env  # type: ignore[return-value]
     if is_batched_id(env):
