@@ -64,6 +64,7 @@ class _OneStepTask(gym.Env):
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
+        self.observation_space.seed(int(self.np_random.integers(2**31)))  # the context follows reset's seed
         self.context = self.observation_space.sample()
         return self.context, {}
 
