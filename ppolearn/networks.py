@@ -67,7 +67,7 @@ class Critic(nn.Module):
 
 
 class Actor(nn.Module):
-    """Common interface of both policies: sample for rollouts, evaluate for updates, mode for deployment."""
+    """Common interface of every policy: sample for rollouts, evaluate for updates, mode for deployment."""
 
     def sample(
         self, obs: torch.Tensor, generator: Optional[torch.Generator] = None

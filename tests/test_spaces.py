@@ -73,6 +73,8 @@ def test_nested_dict_and_tuple_keep_a_fixed_order():
     assert spec.is_batched(batch) and not spec.is_batched(obs)
     np.testing.assert_array_equal(spec.flatten(batch, batched=True)[1], [4.0, 0.25, 0, 0, 1, 0])
     assert ObsSpec(**spec.to_dict()) == spec  # plain data: a model loads without its environment
+    with pytest.raises(EnvError, match="observation does not fit Dict"):
+        spec.flatten(np.zeros(6))
 
 
 def test_a_text_entry_is_dropped_with_one_warning():

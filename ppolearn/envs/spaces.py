@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import gymnasium as gym
 import numpy as np
@@ -86,36 +86,38 @@ def _width(node: Node) -> int:
     return sum(_width(item) for item in node["items"])
 
 
-def _one_hot(index: np.ndarray, sizes: np.ndarray, starts: np.ndarray, what: str) -> np.ndarray:
-    """(rows, len(sizes)) integer entries -> (rows, sum(sizes)) float32, one 1 per entry."""
-    index = index - starts
-    if ((index < 0) | (index >= sizes)).any():
-        raise EnvError(f"observation {what} holds a value outside its space (sizes {sizes.tolist()})")
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    out = np.zeros((index.shape[0], int(sizes.sum())), dtype=np.float32)
-    out[np.arange(index.shape[0])[:, None], offsets + index] = 1.0
-    return out
+class _OneHot:
+    """Integer entries (Discrete: one, MultiDiscrete: several) -> their one-hots side by side, float32."""
+
+    def __init__(self, sizes: List[int], starts: List[int]) -> None:
+        self.sizes, self.starts = np.array(sizes), np.array(starts)
+        self.columns = self.starts - np.concatenate([[0], np.cumsum(sizes)[:-1]])  # entry value -> its column
+        self.eye = np.eye(int(sum(sizes)), dtype=np.float32)
+
+    def __call__(self, obs: Any) -> np.ndarray:
+        index = np.asarray(obs, dtype=np.int64).reshape(-1, len(self.sizes))
+        shifted = index - self.starts
+        if shifted.min() < 0 or (shifted >= self.sizes).any():
+            raise EnvError(f"observation {index.tolist()} is outside its space (sizes {self.sizes.tolist()})")
+        rows = self.eye[index - self.columns]  # (n, entries, width): one one-hot row per entry
+        return rows.sum(axis=1) if len(self.sizes) > 1 else rows[:, 0]
 
 
-def _encode(node: Node, obs: Any, parts: List[np.ndarray]) -> None:
-    """Append the (rows, width) float32 encodings of ``obs`` (always with a leading batch axis) to parts."""
+def _encoders(node: Node, path: tuple = ()) -> List[tuple]:
+    """The leaves of a layout as (path into the observation, encoder to (rows, width) float32), in order:
+    built once, so flattening a step's observations is one loop over them, not a walk of the tree."""
     kind = node["type"]
     if kind in ("box", "multi_binary"):
-        parts.append(np.asarray(obs, dtype=np.float32).reshape(-1, _width(node)))
-    elif kind == "discrete":
-        index = np.asarray(obs, dtype=np.int64).reshape(-1, 1)
-        parts.append(_one_hot(index, np.array([node["n"]]), np.array([node["start"]]), f"Discrete({node['n']})"))
-    elif kind == "multi_discrete":
-        index = np.asarray(obs, dtype=np.int64).reshape(-1, len(node["nvec"]))
-        parts.append(_one_hot(index, np.array(node["nvec"]), np.array(node["start"]), "MultiDiscrete"))
-    elif kind == "dict":
-        if not isinstance(obs, Mapping):
-            raise EnvError(f"expected a dict observation with keys {node['keys']}, got {type(obs).__name__}")
-        for key, item in zip(node["keys"], node["items"]):
-            _encode(item, obs[key], parts)
-    elif kind == "tuple":
-        for entry, item in zip(obs, node["items"]):
-            _encode(item, entry, parts)
+        width = _width(node)
+        return [(path, lambda obs: np.asarray(obs, dtype=np.float32).reshape(-1, width))]
+    if kind == "discrete":
+        return [(path, _OneHot([node["n"]], [node["start"]]))]
+    if kind == "multi_discrete":
+        return [(path, _OneHot(node["nvec"], node["start"]))]
+    if kind == "text":
+        return []
+    steps = node["keys"] if kind == "dict" else range(len(node["items"]))
+    return [leaf for step, item in zip(steps, node["items"]) for leaf in _encoders(item, (*path, step))]
 
 
 def _leaf_rank(node: Node, obs: Any) -> Optional[bool]:
@@ -171,7 +173,8 @@ class ObsSpec:
                 layout = {"type": "dict", "keys": list(keys), "items": items}
         self.dim = int(dim)
         self.layout = layout
-        self._box = layout["type"] == "box"  # the common case flattens without walking the tree
+        self._box = layout["type"] == "box"  # the common case flattens as one reshape
+        self._encoders = _encoders(layout)
 
     @classmethod
     def from_space(cls, space: gym.Space) -> ObsSpec:
@@ -191,8 +194,15 @@ class ObsSpec:
         if self._box:
             arr = np.asarray(obs, dtype=np.float32)
             return arr.reshape(-1, self.dim) if batched else arr.reshape(self.dim)
-        parts: List[np.ndarray] = []
-        _encode(self.layout, obs, parts)
+        parts = []
+        try:
+            for path, encode in self._encoders:
+                entry = obs
+                for step in path:
+                    entry = entry[step]
+                parts.append(encode(entry))
+        except (KeyError, IndexError, TypeError) as exc:
+            raise EnvError(f"observation does not fit {self.describe()} ({type(exc).__name__}: {exc})") from None
         flat = np.concatenate(parts, axis=-1)
         return flat if batched else flat.reshape(self.dim)
 
