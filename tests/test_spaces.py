@@ -258,3 +258,13 @@ def test_an_unknown_env_kwarg_is_one_line(tmp_path, capsys):
     assert err.count("\n") == 1 and not (tmp_path / "run").exists()
     assert main(["train", "--env", "FrozenLake-v1", "--env-kwargs", "map_name=8x8", *CLI_TINY]) == 2
     assert "expects NAME:VALUE" in capsys.readouterr().err
+
+
+def test_render_builds_the_env_with_its_kwargs(tmp_path):
+    from PIL import Image
+
+    run_dir = tmp_path / "run"
+    args = ["train", "--env", "FrozenLake-v1", "--env-kwargs", "desc:[SFFG]", "is_slippery:False", *CLI_TINY]
+    assert main([*args, "--run-dir", str(run_dir)]) == 0
+    assert main(["render", str(run_dir), "--out", str(tmp_path / "p.gif")]) == 0
+    assert Image.open(tmp_path / "p.gif").size == (240, 60)  # the one-row map given, not the default 4x4
