@@ -75,6 +75,8 @@ def test_nested_dict_and_tuple_keep_a_fixed_order():
     assert ObsSpec(**spec.to_dict()) == spec  # plain data: a model loads without its environment
     with pytest.raises(EnvError, match="observation does not fit Dict"):
         spec.flatten(np.zeros(6))
+    with pytest.raises(EnvError, match="observation does not fit Dict"):
+        spec.is_batched({"zeta": 1})
 
 
 def test_a_text_entry_is_dropped_with_one_warning():

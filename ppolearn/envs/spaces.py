@@ -104,36 +104,27 @@ class _OneHot:
 
 
 def _encoders(node: Node, path: tuple = ()) -> List[tuple]:
-    """The leaves of a layout as (path into the observation, encoder to (rows, width) float32), in order:
-    built once, so flattening a step's observations is one loop over them, not a walk of the tree."""
+    """The leaves of a layout as (path into the observation, encoder to (rows, width) float32, the rank of
+    one unbatched entry), in order: built once, so flattening a step's observations is one loop over them."""
     kind = node["type"]
     if kind in ("box", "multi_binary"):
         width = _width(node)
-        return [(path, lambda obs: np.asarray(obs, dtype=np.float32).reshape(-1, width))]
+        return [(path, lambda obs: np.asarray(obs, dtype=np.float32).reshape(-1, width), len(node["shape"]))]
     if kind == "discrete":
-        return [(path, _OneHot([node["n"]], [node["start"]]))]
+        return [(path, _OneHot([node["n"]], [node["start"]]), 0)]
     if kind == "multi_discrete":
-        return [(path, _OneHot(node["nvec"], node["start"]))]
+        return [(path, _OneHot(node["nvec"], node["start"]), len(node["shape"]))]
     if kind == "text":
         return []
     steps = node["keys"] if kind == "dict" else range(len(node["items"]))
     return [leaf for step, item in zip(steps, node["items"]) for leaf in _encoders(item, (*path, step))]
 
 
-def _leaf_rank(node: Node, obs: Any) -> Optional[bool]:
-    """Whether ``obs`` carries a batch axis, read off its first encoded leaf (None: no such leaf)."""
-    kind = node["type"]
-    if kind in ("dict", "tuple"):
-        entries = (obs[k] for k in node["keys"]) if kind == "dict" else iter(obs)
-        for entry, item in zip(entries, node["items"]):
-            found = _leaf_rank(item, entry)
-            if found is not None:
-                return found
-        return None
-    if kind == "text":
-        return None
-    rank = 0 if kind == "discrete" else len(node["shape"])
-    return np.ndim(obs) > rank
+def _entry(obs: Any, path: tuple) -> Any:
+    """The part of a (nested Dict / Tuple) observation at ``path``."""
+    for step in path:
+        obs = obs[step]
+    return obs
 
 
 def _describe(node: Node) -> str:
@@ -196,19 +187,23 @@ class ObsSpec:
             return arr.reshape(-1, self.dim) if batched else arr.reshape(self.dim)
         parts = []
         try:
-            for path, encode in self._encoders:
-                entry = obs
-                for step in path:
-                    entry = entry[step]
-                parts.append(encode(entry))
+            for path, encode, _ in self._encoders:
+                parts.append(encode(_entry(obs, path)))
         except (KeyError, IndexError, TypeError) as exc:
-            raise EnvError(f"observation does not fit {self.describe()} ({type(exc).__name__}: {exc})") from None
+            raise self._mismatch(exc) from None
         flat = np.concatenate(parts, axis=-1)
         return flat if batched else flat.reshape(self.dim)
 
     def is_batched(self, obs: Any) -> bool:
         """Whether ``obs`` is a batch of observations rather than one."""
-        return bool(_leaf_rank(self.layout, obs))
+        path, _, rank = self._encoders[0]
+        try:
+            return np.ndim(_entry(obs, path)) > rank
+        except (KeyError, IndexError, TypeError) as exc:
+            raise self._mismatch(exc) from None
+
+    def _mismatch(self, exc: Exception) -> EnvError:
+        return EnvError(f"observation does not fit {self.describe()} ({type(exc).__name__}: {exc})")
 
     def describe(self) -> str:
         """The space in a few words, for messages: ``Dict(observation: Box(3,), mission: Text (dropped))``."""
