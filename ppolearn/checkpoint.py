@@ -21,7 +21,7 @@ import torch
 from ppolearn.errors import CheckpointError, PPOLearnError
 
 FORMAT = "ppolearn"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: obs_spec holds the encoding layout (format 1 files, dim/keys/shapes, still load)
 _CKPT_NAME = re.compile(r"^step_(\d+)\.pt$")
 
 

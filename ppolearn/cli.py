@@ -37,6 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--env", help="Gymnasium id, module:Env-v0, module:ClassName, or a batched clone such as ppolearn/Pendulum-v1"
     )
+    train.add_argument(
+        "--env-kwargs",
+        nargs="+",
+        default=[],
+        metavar="NAME:VALUE",
+        help="keyword arguments for the environment (gym.make), e.g. map_name:8x8 is_slippery:False",
+    )
     train.add_argument("--config", metavar="FILE", help="YAML file of config keys (overrides the preset)")
     train.add_argument(
         "--set",
@@ -94,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-env", help="check that an environment will train and report success")
     check.add_argument("env", metavar="ENV", help="Gymnasium id, module:Env-v0 or module:ClassName")
     check.add_argument("--success", metavar="NAME", help="success criterion to apply (default: the preset's)")
+    check.add_argument(
+        "--env-kwargs", nargs="+", default=[], metavar="NAME:VALUE", help="keyword arguments for the environment"
+    )
 
     presets = sub.add_parser("presets", help="list the environments with tuned presets")
     presets.add_argument("--show", metavar="ENV", help="print one preset's settings")
@@ -162,6 +172,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise PPOLearnError("--overwrite starts a new run; it cannot be given with --resume")
         if (
             args.env
+            or args.env_kwargs
             or args.config
             or args.overrides
             or args.num_envs
@@ -186,11 +197,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         if not args.env:
             raise PPOLearnError("train needs --env ENV (or --resume RUN_DIR)")
-        from ppolearn.config import parse_overrides
+        from ppolearn.config import parse_env_kwargs, parse_overrides
 
         overrides = parse_overrides(args.overrides)
         overrides.update({k: v for k, v in flags.items() if v is not None})
         config = run.resolve_config(args.env, args.config, overrides)
+        if args.env_kwargs:  # added to (and overriding) any env_kwargs of the preset, file or --set
+            config = config.replace(env_kwargs={**config.env_kwargs, **parse_env_kwargs(args.env_kwargs)})
         given = Path(args.run_dir) if args.run_dir else None
         existed = given is not None and given.exists()
         args.run_dir_used = given or make_default_run_dir(args.env, config.seed)
@@ -213,17 +226,17 @@ def _load(run_dir: str, env: Optional[str] = None, best: bool = False) -> Any:
 
     model = PPO.load(model_path(run_dir, best), device="cpu")
     if env:  # check the other id's spaces against the model's before running it
-        from ppolearn.envs import ActionSpec, ObsSpec, make_env
+        from ppolearn.envs import ActionSpec, ObsSpec, make_env, space_mismatch
 
-        probe = make_env(env)
+        probe = make_env(env, **model.config.env_kwargs)
         try:
-            obs_ok = ObsSpec.from_space(probe.observation_space).dim == model.obs_spec.dim
-            act = ActionSpec.from_space(probe.action_space)
+            obs, act = ObsSpec.from_space(probe.observation_space), ActionSpec.from_space(probe.action_space)
         finally:
             probe.close()
-        if not obs_ok or (act.kind, act.dim) != (model.action_spec.kind, model.action_spec.dim):
+        reason = space_mismatch(model.obs_spec, model.action_spec, obs, act, env)
+        if reason is not None:
             raise PPOLearnError(
-                f"'{env}' has other observation or action spaces than '{model.env_id}' the model was trained on"
+                f"'{env}' has other observation or action spaces than '{model.env_id}': the model {reason}"
             )
     return model
 
@@ -278,12 +291,13 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_check_env(args: argparse.Namespace) -> int:
-    from ppolearn.config import build_config, load_preset
+    from ppolearn.config import build_config, load_preset, parse_env_kwargs
     from ppolearn.envs import preset_key
     from ppolearn.envs.check import PROBLEM, check_environment
 
-    success = build_config(load_preset(preset_key(args.env)), {"success": args.success} if args.success else {})
-    findings = check_environment(args.env, success.success)
+    config = build_config(load_preset(preset_key(args.env)), {"success": args.success} if args.success else {})
+    env_kwargs = {**config.env_kwargs, **parse_env_kwargs(args.env_kwargs)}
+    findings = check_environment(args.env, config.success, env_kwargs)
     for finding in findings:
         print(finding)
     problems = sum(f.severity == PROBLEM for f in findings)

@@ -33,6 +33,8 @@ class PPOConfig:
     total_timesteps: int = 1_000_000  # environment steps over the whole run (all envs together)
     num_envs: int = 8  # parallel environments; one rollout = n_steps * num_envs transitions
     vec_env: str = "sync"  # "sync" steps envs in this process; "async" uses subprocesses (slow envs)
+    env_kwargs: Dict[str, Any] = field(default_factory=dict)  # passed to the environment's constructor (gym.make)
+    # wherever ppolearn builds it: training, Ray workers, evaluation, render, resume
     seed: int = 0
     device: str = "auto"  # "auto" picks CUDA when present, else CPU
     torch_threads: int = 1  # one thread is fastest for small MLPs on few cores (see BENCHMARKS.md)
@@ -190,6 +192,8 @@ def _coerce(name: str, value: Any) -> Any:
         if not isinstance(value, str):
             raise bad
         return value
+    if getattr(ftype, "__origin__", None) is dict:
+        return _mapping(name, value)
     if getattr(ftype, "__origin__", None) is list:
         if isinstance(value, str):
             try:
@@ -203,6 +207,35 @@ def _coerce(name: str, value: Any) -> Any:
             raise bad
         return [int(v) for v in items]
     raise bad  # pragma: no cover - every field type is handled above
+
+
+def _mapping(name: str, value: Any) -> Dict[str, Any]:
+    """A mapping of keyword arguments: from YAML, or a ``{key: value}`` string given to ``--set``."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            value = None
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise ConfigError(f"{name}={value!r} is not allowed: expected a mapping of names to values, e.g. {{a: 1}}")
+    return dict(value)
+
+
+def parse_env_kwargs(pairs: Iterable[str]) -> Dict[str, Any]:
+    """``["map_name:8x8", "is_slippery:False"]`` (rl-baselines3-zoo's --env-kwargs) as a dict, each value
+    parsed as a YAML scalar (``False`` -> False, ``8x8`` -> "8x8", ``0.5`` -> 0.5)."""
+    out: Dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition(":")
+        if not sep or not key.strip():
+            raise ConfigError(f"--env-kwargs expects NAME:VALUE, got '{pair}'")
+        try:
+            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else raw
+        except yaml.YAMLError:
+            out[key.strip()] = raw
+    return out
 
 
 def _to_number(value: Any) -> Optional[float]:

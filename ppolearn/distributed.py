@@ -93,7 +93,13 @@ class RolloutWorker:
         torch.set_num_threads(max(cfg.torch_threads, 1))  # one process per core: extra threads only contend
         self.cfg, self.first_env = cfg, first_env
         self.env = GymVecEnv(
-            env, num_envs, cfg.vec_env, "cpu", sanitize_nonfinite=cfg.sanitize_nonfinite, success=cfg.success
+            env,
+            num_envs,
+            cfg.vec_env,
+            "cpu",
+            env_kwargs=cfg.env_kwargs,
+            sanitize_nonfinite=cfg.sanitize_nonfinite,
+            success=cfg.success,
         )
         obs_spec, action_spec = self.env.obs_spec, self.env.action_spec
         self.actor: Actor = build_actor(
@@ -106,9 +112,7 @@ class RolloutWorker:
         self.reward_scaler.rms = FrozenStats(())
         self.generator = torch.Generator()
         self.generator.manual_seed(worker_seed(cfg.seed, index))
-        self.buffer = RolloutBuffer(
-            cfg.n_steps, num_envs, obs_spec.dim, action_spec.dim, action_spec.is_discrete, torch.device("cpu")
-        )
+        self.buffer = RolloutBuffer(cfg.n_steps, num_envs, obs_spec.dim, action_spec, torch.device("cpu"))
         self.next_obs: Optional[torch.Tensor] = None
 
     def specs(self) -> Tuple[Dict[str, Any], Dict[str, Any]]:

@@ -17,6 +17,7 @@ stop are chosen on the validation block, so the test block stays an independent 
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional
 
 import numpy as np
@@ -72,7 +73,9 @@ def evaluate_policy(
         raise ConfigError(f"episodes={episodes} is not allowed: must be a positive integer")
     check_disjoint(model.config, model.num_timesteps, seed, episodes)
     spec = model.env_id if env is None else env
-    factory = with_success(env_factory(spec), model.config.success)  # the criterion travels with the model
+    # the criterion and the environment's keyword arguments travel with the model
+    made = with_success(env_factory(spec), model.config.success)
+    factory = functools.partial(made, **model.config.env_kwargs)
     env_id = official_id(spec) if isinstance(spec, str) else model.env_id
     episodes_run = _run_episodes(model, factory, env_id, episodes, deterministic, seed, max(1, parallel))
     return summarize(episodes_run, env_id, seed, deterministic)
@@ -131,9 +134,12 @@ def _run_episodes(
 
 
 def _stack(observations: List[Any]) -> Any:
-    """A batch from single observations (a dict observation is stacked key by key)."""
-    if isinstance(observations[0], dict):
-        return {k: np.stack([np.asarray(o[k]) for o in observations]) for k in observations[0]}
+    """A batch from single observations; Dict and Tuple observations are stacked entry by entry, nested."""
+    first = observations[0]
+    if isinstance(first, dict):
+        return {k: _stack([o[k] for o in observations]) for k in first}
+    if isinstance(first, tuple):
+        return tuple(_stack([o[i] for o in observations]) for i in range(len(first)))
     return np.stack([np.asarray(o) for o in observations])
 
 

@@ -67,7 +67,7 @@ class Critic(nn.Module):
 
 
 class Actor(nn.Module):
-    """Common interface of both policies: sample for rollouts, evaluate for updates, mode for deployment."""
+    """Common interface of every policy: sample for rollouts, evaluate for updates, mode for deployment."""
 
     def sample(
         self, obs: torch.Tensor, generator: Optional[torch.Generator] = None
@@ -153,10 +153,98 @@ class CategoricalActor(Actor):
         return self.logits_net(obs).argmax(-1)
 
 
+class MultiCategoricalActor(Actor):
+    """Independent categoricals over MultiDiscrete actions: one logits head of sum(nvec) outputs, split per
+    entry; log-probability and entropy are the sums over the entries.
+
+    The entries are laid side by side in one (batch, entries, max n) tensor, shorter ones padded with -inf
+    logits (probability 0, never sampled), so sampling and scoring are a few tensor ops whatever the count.
+    """
+
+    def __init__(
+        self, obs_dim: int, nvec: List[int], hidden: List[int], activation: str = "tanh", ortho_init: bool = True
+    ) -> None:
+        super().__init__()
+        self.logits_net = mlp(obs_dim, hidden, sum(nvec), activation, ortho_init, out_gain=0.01)
+        width = max(nvec)
+        offsets = torch.tensor([0, *nvec[:-1]]).cumsum(0)
+        choice = torch.arange(width)
+        pad = choice.unsqueeze(0) >= torch.tensor(nvec).unsqueeze(1)  # (entries, width): past an entry's n
+        index = (offsets.unsqueeze(1) + choice).masked_fill(pad, 0)  # where each slot reads its logit
+        self.register_buffer("_index", index.reshape(-1), persistent=False)
+        self.register_buffer("_pad", pad, persistent=False)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.logits_net(obs)
+
+    def _log_p(self, obs: torch.Tensor) -> torch.Tensor:
+        """(batch, entries, max n) log-probabilities; -inf in the padding."""
+        logits = self.logits_net(obs)[:, self._index].reshape(obs.shape[0], *self._pad.shape)
+        return torch.log_softmax(logits.masked_fill(self._pad, float("-inf")), dim=-1)
+
+    def sample(
+        self, obs: torch.Tensor, generator: Optional[torch.Generator] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        log_p = self._log_p(obs)
+        flat = torch.multinomial(log_p.exp().reshape(-1, log_p.shape[-1]), 1, generator=generator)
+        action = flat.reshape(log_p.shape[:-1])
+        return action, log_p.gather(-1, action.unsqueeze(-1)).squeeze(-1).sum(-1)
+
+    def evaluate(self, obs: torch.Tensor, actions: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        log_p = self._log_p(obs)
+        log_prob = log_p.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1).sum(-1)
+        entropy = -(log_p.exp() * log_p.masked_fill(self._pad, 0.0)).sum((-2, -1))  # 0 * -inf would be NaN
+        return log_prob, entropy
+
+    def mode(self, obs: torch.Tensor) -> torch.Tensor:
+        return self._log_p(obs).argmax(-1)
+
+
+class BernoulliActor(Actor):
+    """Independent Bernoullis over MultiBinary actions, one logit per bit; log-probability and entropy are
+    the sums over the bits."""
+
+    def __init__(
+        self, obs_dim: int, n_bits: int, hidden: List[int], activation: str = "tanh", ortho_init: bool = True
+    ) -> None:
+        super().__init__()
+        self.logits_net = mlp(obs_dim, hidden, n_bits, activation, ortho_init, out_gain=0.01)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.logits_net(obs)
+
+    def sample(
+        self, obs: torch.Tensor, generator: Optional[torch.Generator] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        logits = self.logits_net(obs)
+        uniform = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
+        action = (uniform < torch.sigmoid(logits)).long()
+        return action, self._log_prob(logits, action)
+
+    @staticmethod
+    def _log_prob(logits: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        # log p(1) = log sigmoid(l), log p(0) = log sigmoid(-l): both at once as -softplus(-/+ l)
+        return -F.softplus(torch.where(actions.bool(), -logits, logits)).sum(-1)
+
+    def evaluate(self, obs: torch.Tensor, actions: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        logits = self.logits_net(obs)
+        p = torch.sigmoid(logits)
+        entropy = (F.softplus(logits) - p * logits).sum(-1)  # -p log p - (1-p) log(1-p), stable form
+        return self._log_prob(logits, actions), entropy
+
+    def mode(self, obs: torch.Tensor) -> torch.Tensor:
+        return (self.logits_net(obs) > 0).long()
+
+
 def build_actor(
     obs_dim: int, action: ActionSpec, hidden: List[int], activation: str, ortho_init: bool, log_std_init: float
 ) -> Actor:
-    """Gaussian for Box actions, Categorical for Discrete."""
-    if action.is_discrete:
+    """Gaussian for Box actions, Categorical for Discrete, one categorical per entry for MultiDiscrete,
+    one Bernoulli per bit for MultiBinary."""
+    if action.kind == "discrete":
         return CategoricalActor(obs_dim, action.dim, hidden, activation, ortho_init)
+    if action.kind == "multi_discrete":
+        return MultiCategoricalActor(obs_dim, action.nvec, hidden, activation, ortho_init)
+    if action.kind == "multi_binary":
+        return BernoulliActor(obs_dim, action.dim, hidden, activation, ortho_init)
     return GaussianActor(obs_dim, action.dim, hidden, activation, ortho_init, log_std_init)

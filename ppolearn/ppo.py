@@ -44,6 +44,7 @@ from ppolearn.envs import (
     is_vec_env,
     make_vec_env,
     preset_key,
+    space_mismatch,
 )
 from ppolearn.errors import (
     CheckpointError,
@@ -136,6 +137,7 @@ class PPO:
             config.num_envs,
             config.vec_env,
             self.device,
+            env_kwargs=config.env_kwargs,
             sanitize_nonfinite=config.sanitize_nonfinite,
             success=config.success,
         )
@@ -186,14 +188,8 @@ class PPO:
         if self.env is None and self.workers is None:
             raise EnvError("this model has no environment to train on; pass env= to PPO.load()")
         if self.buffer is None:
-            discrete = self.action_spec.is_discrete
             self.buffer = RolloutBuffer(
-                self.config.n_steps,
-                self.config.num_envs,
-                self.obs_spec.dim,
-                self.action_spec.dim,
-                discrete,
-                self.device,
+                self.config.n_steps, self.config.num_envs, self.obs_spec.dim, self.action_spec, self.device
             )
         if self.workers is not None:
             return self._rollout_on_workers()
@@ -352,7 +348,7 @@ class PPO:
         self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True
     ) -> Tuple[np.ndarray, None]:
         """The action for one observation (or a batch), as the environment takes it; SB3's signature."""
-        batched = _is_batched(observation, self.obs_spec)
+        batched = self.obs_spec.is_batched(observation)
         # flatten one observation as one (a dict's parts differ in size), then view it as a batch of one
         flat = self.obs_spec.flatten(observation, batched=batched).reshape(-1, self.obs_spec.dim)
         obs = self.obs_norm(torch.as_tensor(flat, device=self.device))
@@ -523,22 +519,9 @@ def _check_same_spaces(
     env_action: ActionSpec,
     env_id: str,
 ) -> None:
-    if env_obs.dim != obs_spec.dim or env_obs.keys != obs_spec.keys:
-        raise CheckpointError(
-            f"'{path}' was trained on observations of size {obs_spec.dim}; environment '{env_id}' gives {env_obs.dim}"
-        )
-    if (env_action.kind, env_action.dim) != (action_spec.kind, action_spec.dim):
-        raise CheckpointError(
-            f"'{path}' was trained on {action_spec.kind} actions of size {action_spec.dim}; environment "
-            f"'{env_id}' takes {env_action.kind} actions of size {env_action.dim}"
-        )
-
-
-def _is_batched(observation: Any, spec: ObsSpec) -> bool:
-    if spec.keys is not None:
-        first = np.asarray(observation[spec.keys[0]])
-        return first.ndim > len(spec.shapes[0])
-    return np.asarray(observation).ndim > len(spec.shapes[0])
+    reason = space_mismatch(obs_spec, action_spec, env_obs, env_action, env_id)
+    if reason is not None:
+        raise CheckpointError(f"'{path}' {reason}")
 
 
 def _keep_recent(old: EpisodeStats, new: EpisodeStats, n: int) -> EpisodeStats:

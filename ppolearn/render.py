@@ -31,7 +31,8 @@ def render_gif(
 
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame-drawn envs: frames only, no window
     spec = model.env_id if env is None else env
-    instance = with_success(env_factory(spec), model.config.success)(render_mode="rgb_array")
+    make = with_success(env_factory(spec), model.config.success)
+    instance = make(render_mode="rgb_array", **model.config.env_kwargs)
     frames: List[np.ndarray] = []
     try:
         for i in range(episodes):

@@ -14,6 +14,7 @@ from typing import List, Optional
 
 import torch
 
+from ppolearn.envs.spaces import ActionSpec
 from ppolearn.envs.vector import VecEnv
 from ppolearn.networks import Actor, Critic
 from ppolearn.normalize import ObsNormalizer, RewardScaler
@@ -25,7 +26,7 @@ class RolloutBatch:
     """One rollout, flattened over (time, env): what update() iterates over in minibatches."""
 
     obs: torch.Tensor  # the tutorial's batch_obs (normalised as the policy saw them)
-    acts: torch.Tensor  # batch_acts (unclipped Gaussian samples, or discrete indices)
+    acts: torch.Tensor  # batch_acts (unclipped Gaussian samples, or integer choices: an index or one per entry)
     log_probs: torch.Tensor  # batch_log_probs under the policy that collected them
     values: torch.Tensor  # V(s) at collection time (for value clipping and explained variance)
     advantages: torch.Tensor  # GAE(lambda) advantages
@@ -55,17 +56,13 @@ class EpisodeStats:
 class RolloutBuffer:
     """Preallocated storage for one rollout of n_steps from num_envs environments."""
 
-    def __init__(
-        self, n_steps: int, num_envs: int, obs_dim: int, action_dim: int, discrete: bool, device: torch.device
-    ) -> None:
+    def __init__(self, n_steps: int, num_envs: int, obs_dim: int, action: ActionSpec, device: torch.device) -> None:
         shape = (n_steps, num_envs)
         self.n_steps = n_steps
         self.obs = torch.zeros(*shape, obs_dim, device=device)
-        self.acts = (
-            torch.zeros(shape, dtype=torch.int64, device=device)
-            if discrete
-            else torch.zeros(*shape, action_dim, device=device)
-        )
+        # Box samples as floats; every other kind as int64 choices, one per entry (a single Discrete: one)
+        dtype = torch.int64 if action.integer else torch.float32
+        self.acts = torch.zeros(*shape, *action.buffer_shape, dtype=dtype, device=device)
         self.log_probs = torch.zeros(shape, device=device)
         self.values = torch.zeros(shape, device=device)
         self.rewards = torch.zeros(shape, device=device)

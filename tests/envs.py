@@ -58,26 +58,63 @@ class GoalDictEnv(gym.Env):
         return self._obs(), -abs(self.pos - self.goal), reached, self.t >= 20, {"is_success": reached}
 
 
-class TupleObsEnv(gym.Env):
-    observation_space = gym.spaces.Tuple((gym.spaces.Discrete(2), gym.spaces.Discrete(2)))
-    action_space = gym.spaces.Discrete(2)
+class _OneStepTask(gym.Env):
+    """A one-step contextual bandit: observe a random context, answer it, get the fraction answered right
+    (is_success when all of it is). PPO solves these in a few thousand steps only if its heads learn."""
 
     def reset(self, *, seed=None, options=None):
-        return (0, 0), {}
+        super().reset(seed=seed)
+        self.observation_space.seed(int(self.np_random.integers(2**31)))  # the context follows reset's seed
+        self.context = self.observation_space.sample()
+        return self.context, {}
 
     def step(self, action):
-        return (0, 0), 0.0, True, False, {}
+        right = self.score(action)
+        return self.context, float(right), True, False, {"is_success": bool(right == 1.0)}
 
 
-class MultiDiscreteActionEnv(gym.Env):
-    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
-    action_space = gym.spaces.MultiDiscrete([2, 3])
+class TupleObsEnv(_OneStepTask):
+    """Tuple observation (a Discrete choice, a Box distractor): answer the Discrete entry."""
 
-    def reset(self, *, seed=None, options=None):
-        return np.zeros(2, np.float32), {}
+    def __init__(self) -> None:
+        box = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.observation_space = gym.spaces.Tuple((gym.spaces.Discrete(3), box))
+        self.action_space = gym.spaces.Discrete(3)
 
-    def step(self, action):
-        return np.zeros(2, np.float32), 0.0, True, False, {}
+    def score(self, action):
+        return float(int(action) == int(self.context[0]))
+
+
+class MultiDiscreteActionEnv(_OneStepTask):
+    """MultiDiscrete in and out: copy each observed entry into the action (whose entries start at 1, 0)."""
+
+    def __init__(self) -> None:
+        self.observation_space = gym.spaces.MultiDiscrete([3, 4])
+        self.action_space = gym.spaces.MultiDiscrete([3, 4], start=[1, 0])
+
+    def score(self, action):
+        assert self.action_space.contains(action), action
+        return float(np.mean(action == self.context + self.action_space.start))
+
+
+class MultiBinaryActionEnv(_OneStepTask):
+    """MultiBinary in and out: answer every observed bit with its complement."""
+
+    def __init__(self) -> None:
+        self.observation_space = gym.spaces.MultiBinary(4)
+        self.action_space = gym.spaces.MultiBinary(4)
+
+    def score(self, action):
+        assert self.action_space.contains(action), action
+        return float(np.mean(action == 1 - self.context))
+
+
+class SequenceObsEnv(FixedEpisodeEnv):
+    """Observations of varying length (a Sequence space): what a flat vector cannot hold."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.observation_space = gym.spaces.Sequence(gym.spaces.Box(-1.0, 1.0, (2,), np.float32))
 
 
 class ExplodingEnv(FixedEpisodeEnv):

@@ -35,14 +35,40 @@ class UnseededEnv(GoodEnv):
 
 
 class TupleObsEnv(GoodEnv):
-    observation_space = gym.spaces.Tuple((gym.spaces.Discrete(2), gym.spaces.Discrete(2)))
+    observation_space = gym.spaces.Tuple((gym.spaces.Discrete(2), gym.spaces.MultiBinary(3)))
+
+    def _obs(self):
+        return (int(self.x > 0), np.array([0, 1, 0], np.int8))
+
+
+class MultiDiscreteEnv(GoodEnv):
+    action_space = gym.spaces.MultiDiscrete([2, 3])
+
+    def step(self, action):
+        return super().step(np.asarray(action, np.float32)[:1] - 0.5)
+
+
+class SequenceObsEnv(GoodEnv):
+    observation_space = gym.spaces.Sequence(gym.spaces.Discrete(2))
 
     def _obs(self):
         return (0, 1)
 
 
-class MultiDiscreteEnv(GoodEnv):
-    action_space = gym.spaces.MultiDiscrete([2, 3])
+class MultiBinaryEnv(GoodEnv):
+    action_space = gym.spaces.MultiBinary(2)
+
+    def step(self, action):
+        return super().step(np.asarray(action, np.float32)[:1] - 0.5)
+
+
+class TextMissionEnv(GoodEnv):
+    observation_space = gym.spaces.Dict(
+        {"image": gym.spaces.Box(-1.0, 1.0, (2,), np.float32), "mission": gym.spaces.Text(20)}
+    )
+
+    def _obs(self):
+        return {"image": np.array([self.x, 0.0], np.float32), "mission": "reachTheMiddle"}
 
 
 class UnboundedActionEnv(GoodEnv):
@@ -72,8 +98,7 @@ def test_a_correct_env_and_our_own_are_clean():
     "cls, words",
     [
         (UnseededEnv, "Gymnasium's env checker failed"),
-        (TupleObsEnv, "unsupported observation space"),
-        (MultiDiscreteEnv, "unsupported action space"),
+        (SequenceObsEnv, "unsupported observation space"),
         (UnboundedActionEnv, "infinite bounds"),
         (NoSuccessEnv, "is_success"),
     ],
@@ -81,6 +106,17 @@ def test_a_correct_env_and_our_own_are_clean():
 def test_each_problem_is_caught_alone(cls, words):
     found = problems(limited(cls))
     assert len(found) == 1 and words in found[0]
+
+
+@pytest.mark.parametrize("cls", [TupleObsEnv, MultiDiscreteEnv, MultiBinaryEnv])
+def test_every_supported_space_is_clean(cls):
+    assert problems(limited(cls)) == []
+
+
+def test_a_text_entry_is_a_note_that_it_is_dropped():
+    findings = check_environment(limited(TextMissionEnv))
+    assert [f.severity for f in findings if "mission" in f.what] == [NOTE]
+    assert problems(limited(TextMissionEnv)) == []
 
 
 def test_missing_time_limit_is_caught():

@@ -107,6 +107,23 @@ def test_same_seed_and_worker_count_reproduce_the_weights(local_ray):
     assert not torch.equal(first, other)
 
 
+def test_workers_build_the_env_with_its_kwargs_and_every_space(local_ray):
+    # one model at a time: each holds its 2 workers, and the module's Ray has 2 CPUs
+    model = PPO("envs:FixedEpisodeEnv", verbose=0, backend="ray", num_workers=2, env_kwargs={"length": 5}, **TINY)
+    try:
+        model.learn(256)
+        assert model.recent_episode_metrics()["mean_length"] == 5
+    finally:
+        model.close()
+    model = PPO("envs:MultiDiscreteActionEnv", verbose=0, backend="ray", num_workers=2, **TINY)
+    try:
+        model.learn(256)
+        assert model.buffer.acts.dtype == torch.int64 and model.buffer.acts.shape == (32, 4, 2)
+        assert model.obs_spec.dim == 3 + 4  # the MultiDiscrete observation as two one-hots
+    finally:
+        model.close()
+
+
 def test_killed_worker_is_restarted_and_its_slice_recollected(local_ray, tmp_path, caplog):
     settings = dict(TINY, n_steps=50, num_envs=2, batch_size=50, checkpoint_every=0)
     model = PPO("envs:SlowFixedEpisodeEnv", verbose=0, backend="ray", num_workers=2, run_dir=tmp_path, **settings)

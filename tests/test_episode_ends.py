@@ -23,7 +23,7 @@ def constant_critic(value: float) -> Critic:
 
 def run(truncate: bool, value: float = 5.0):
     env = GymVecEnv(lambda: FixedEpisodeEnv(length=3, truncate=truncate), num_envs=2)
-    buffer = RolloutBuffer(n_steps=7, num_envs=2, obs_dim=2, action_dim=1, discrete=False, device=torch.device("cpu"))
+    buffer = RolloutBuffer(n_steps=7, num_envs=2, obs_dim=2, action=env.action_spec, device=torch.device("cpu"))
     obs = env.reset(seed=0)
     _, episodes = rollout(
         GaussianActor(2, 1, [4]),

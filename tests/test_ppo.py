@@ -2,7 +2,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from envs import FixedEpisodeEnv, GoalDictEnv, MultiDiscreteActionEnv, TupleObsEnv
+from envs import FixedEpisodeEnv, GoalDictEnv, SequenceObsEnv
 
 from ppolearn import PPO
 from ppolearn.errors import CheckpointError, EnvError
@@ -82,8 +82,7 @@ def test_env_forms_id_entry_point_module_id_instance_factory():
         ("CartPol-v1", "did you mean 'CartPole-v1'"),
         ("no_such_module:Env-v0", "cannot import module 'no_such_module'"),
         ("envs:NoSuchClass", "module 'envs' has no environment class or id 'NoSuchClass'"),
-        (TupleObsEnv, "observation space Tuple is not supported"),
-        (MultiDiscreteActionEnv, "action space MultiDiscrete is not supported"),
+        (SequenceObsEnv, "observation space Sequence is not supported"),
     ],
 )
 def test_unusable_environments_are_one_clear_error(spec, message):

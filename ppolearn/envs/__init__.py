@@ -10,9 +10,10 @@ import torch
 from ppolearn.envs.batched import BatchedEnv
 from ppolearn.envs.make import EnvSpec, env_factory, env_id_of, make_env, preset_key
 from ppolearn.envs.registry import batched_class, batched_ids, is_batched_id, official_id
-from ppolearn.envs.spaces import ActionSpec, ObsSpec
+from ppolearn.envs.spaces import ActionSpec, ObsSpec, space_mismatch
 from ppolearn.envs.success import SuccessInfo, with_success
 from ppolearn.envs.vector import GymVecEnv, StepResult, VecEnv
+from ppolearn.errors import ConfigError
 
 __all__ = [
     "ActionSpec",
@@ -32,6 +33,7 @@ __all__ = [
     "make_vec_env",
     "official_id",
     "preset_key",
+    "space_mismatch",
     "with_success",
 ]
 
@@ -60,6 +62,11 @@ def make_vec_env(
     ``success`` names a criterion from :mod:`ppolearn.envs.success` that each copy reports as ``is_success``.
     A ``ppolearn/`` id builds the batched tensor environment on ``device`` (``vectorization`` does not apply).
     """
+    if env_kwargs and (is_vec_env(env) or is_batched_id(env) or isinstance(env, gym.Env)):
+        raise ConfigError(
+            "env_kwargs are passed to the constructor of an environment ppolearn builds: give an id or a factory, "
+            "not an Env instance, a VecEnv or a batched ppolearn/ clone"
+        )
     if is_vec_env(env):
         return env  # type: ignore[return-value]
     if is_batched_id(env):

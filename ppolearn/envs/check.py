@@ -7,9 +7,10 @@ warnings) are worth a look but ppolearn copes with them.
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
-from typing import Callable, List, NamedTuple, Optional
+from typing import Any, Callable, Dict, List, NamedTuple, Optional
 
 import gymnasium as gym
 import numpy as np
@@ -34,13 +35,15 @@ class Finding(NamedTuple):
         return f"{self.severity}: {self.what}\n  fix: {self.fix}"
 
 
-def check_environment(env: EnvSpec, success: Optional[str] = None) -> List[Finding]:
+def check_environment(
+    env: EnvSpec, success: Optional[str] = None, env_kwargs: Optional[Dict[str, Any]] = None
+) -> List[Finding]:
     """Every finding for ``env`` (an id, ``module:Env-v0``, ``module:ClassName`` or a factory); [] if clean.
 
     ``success`` is the criterion training would add (the preset's, for a known id), so an environment
-    that relies on one is not told to report ``is_success`` itself.
+    that relies on one is not told to report ``is_success`` itself; ``env_kwargs`` go to its constructor.
     """
-    factory = with_success(env_factory(env), success)
+    factory = functools.partial(with_success(env_factory(env), success), **(env_kwargs or {}))
     instance = factory()
     try:
         findings = _gymnasium_checker(factory)
@@ -84,13 +87,17 @@ def _clean(message: str) -> str:
 def _spaces(env: gym.Env) -> List[Finding]:
     findings = []
     try:
-        ObsSpec.from_space(env.observation_space)
+        with warnings.catch_warnings(record=True) as caught:  # a dropped Text entry: a note, not a problem
+            warnings.simplefilter("always")
+            ObsSpec.from_space(env.observation_space)
+        for w in caught:
+            findings.append(Finding(NOTE, str(w.message), "fine if the task can be solved without it"))
     except EnvError as exc:
         findings.append(
             Finding(
                 PROBLEM,
                 f"unsupported observation space: {exc}",
-                "return a Box, or a Dict of Box; gymnasium.wrappers.FlattenObservation turns Tuple/Discrete into a Box",
+                "return Box, Discrete, MultiDiscrete or MultiBinary observations, or a Dict / Tuple of them",
             )
         )
     try:
@@ -100,11 +107,11 @@ def _spaces(env: gym.Env) -> List[Finding]:
             Finding(
                 PROBLEM,
                 f"unsupported action space: {exc}",
-                "use a Box for continuous actions or a single Discrete for choices",
+                "use a Box for continuous actions, or Discrete, MultiDiscrete or MultiBinary for choices",
             )
         )
         return findings
-    if not action.is_discrete and not (np.isfinite(action.low).all() and np.isfinite(action.high).all()):
+    if action.kind == "box" and not (np.isfinite(action.low).all() and np.isfinite(action.high).all()):
         findings.append(
             Finding(
                 PROBLEM,

@@ -48,6 +48,11 @@ def _survived(env: gym.Env, obs: Any, terminated: bool, truncated: bool) -> bool
     return truncated and not terminated  # lasted until the time limit without falling
 
 
+def _on_goal_tile(env: gym.Env, obs: Any, terminated: bool, truncated: bool) -> bool:
+    # FrozenLake's observation is the tile index row * ncol + col; its map marks the goal 'G' (any map size)
+    return terminated and env.unwrapped.desc.flat[int(obs)] == b"G"
+
+
 CRITERIA: Dict[str, Criterion] = {
     "pendulum_upright": Criterion(
         _pendulum_upright, 20, "pole within 0.2 rad of upright and |angular velocity| < 1 rad/s for 20 steps in a row"
@@ -55,6 +60,7 @@ CRITERIA: Dict[str, Criterion] = {
     "mountain_car_flag": Criterion(_terminated, 1, "the car reached the flag (the episode terminated)"),
     "acrobot_height": Criterion(_terminated, 1, "the free end swung above the height line (the episode terminated)"),
     "cartpole_balanced": Criterion(_survived, 1, "the pole stayed up until the time limit (truncated, not terminated)"),
+    "frozenlake_goal": Criterion(_on_goal_tile, 1, "the agent stepped onto the goal tile G (not into a hole)"),
 }
 
 
