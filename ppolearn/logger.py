@@ -102,7 +102,7 @@ def _tensorboard_writer(directory: Path) -> Any:
 
 def _tb_tag(key: str) -> str:
     if key.startswith("eval_"):
-        return f"eval/{key[len('eval_'):]}"
+        return f"eval/{key[len('eval_') :]}"
     group = "rollout" if key in ("mean_return", "success_rate", "mean_length", "episodes") else "train"
     return f"{group}/{key}"
 
