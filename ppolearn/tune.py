@@ -106,7 +106,10 @@ def _settings(
     if target:
         target = str(Target.parse(target))
     if isinstance(space, (str, Path)):
-        space = load_yaml(space)
+        try:
+            space = load_yaml(space)
+        except ConfigError as exc:
+            raise ConfigError(str(exc).replace("config file", "space file", 1)) from None
     parsed = fit_to_budget(load_space(space), budget, base.num_envs)
     return {
         "env": env,
