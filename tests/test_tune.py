@@ -166,3 +166,13 @@ def test_two_jobs_run_trials_in_parallel_processes(tmp_path):
     args = ["tune", "--env", "CartPole-v1", "--trials", "4", "--jobs", "2", "--space", space]
     assert main([*args, "--study-dir", str(study), *QUICK]) == 0
     assert load_study_summary(study)["states"].count("COMPLETE") == 4
+
+
+@pytest.mark.slow
+def test_ray_backend_runs_trials_as_ray_tasks(tmp_path):
+    pytest.importorskip("ray")
+    space = write_space(tmp_path / "space.yaml", TINY_SPACE)
+    study = tmp_path / "study"
+    args = ["tune", "--env", "CartPole-v1", "--trials", "2", "--jobs", "2", "--backend", "ray", "--space", space]
+    assert main([*args, "--study-dir", str(study), *QUICK]) == 0
+    assert load_study_summary(study)["states"] == ["COMPLETE", "COMPLETE"]
