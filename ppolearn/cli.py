@@ -232,9 +232,24 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from ppolearn.tune import tune
+    from ppolearn.tune import default_study_dir, tune
 
-    summary = tune(
+    try:
+        summary = _tune(args, tune)
+    except KeyboardInterrupt:
+        _ignore_further_signals()
+        study_dir = shlex.quote(str(args.study_dir or default_study_dir(args.env)))
+        print("ppolearn: interrupted; the finished trials are kept", file=sys.stderr)
+        resume = f"ppolearn tune --env {shlex.quote(args.env)} --study-dir {study_dir} --resume"
+        print(f"ppolearn: continue with: {resume}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if args.quiet:
+        print(f"best settings: {summary['best_config']}")
+    return 0
+
+
+def _tune(args: argparse.Namespace, tune: Any) -> Dict[str, Any]:
+    return tune(
         args.env,
         trials=args.trials,
         budget=args.budget,
@@ -254,9 +269,6 @@ def cmd_tune(args: argparse.Namespace) -> int:
         storage=args.storage,
         quiet=args.quiet,
     )
-    if args.quiet:
-        print(f"best settings: {summary['best_config']}")
-    return 0
 
 
 def _load(run_dir: str, env: Optional[str] = None, best: bool = False) -> Any:

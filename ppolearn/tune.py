@@ -294,6 +294,9 @@ def run_worker(storage_url: str, n_trials: int, offset: int, quiet: bool = False
             return run_trial(trial, settings)
         except optuna.TrialPruned:
             raise
+        except KeyboardInterrupt:  # Optuna records the trial failed; say why
+            trial.set_user_attr("fail_reason", "interrupted")
+            raise
         except Exception as exc:
             reason = str(exc) if isinstance(exc, PPOLearnError) else f"{type(exc).__name__}: {exc}"
             trial.set_user_attr("fail_reason", reason)
@@ -382,6 +385,8 @@ def tune(
 
     ``resume`` continues the study in ``study_dir`` with the settings it was started with. ``storage`` is an
     Optuna RDB URL (default: SQLite in the study directory; a server database for Ray across machines).
+    With ``jobs > 1`` the workers are spawned processes: a script calling tune() keeps its top-level code
+    under ``if __name__ == "__main__":``, as for any ``multiprocessing`` program.
     """
     optuna = import_optuna()
     optuna.logging.set_verbosity(optuna.logging.ERROR)

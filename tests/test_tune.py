@@ -176,3 +176,29 @@ def test_ray_backend_runs_trials_as_ray_tasks(tmp_path):
     args = ["tune", "--env", "CartPole-v1", "--trials", "2", "--jobs", "2", "--backend", "ray", "--space", space]
     assert main([*args, "--study-dir", str(study), *QUICK]) == 0
     assert load_study_summary(study)["states"] == ["COMPLETE", "COMPLETE"]
+
+
+def test_an_interrupted_study_resumes_with_its_trials(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    space = write_space(tmp_path / "space.yaml", TINY_SPACE)
+    study = tmp_path / "study"
+    args = ["tune", "--env", "CartPole-v1", "--trials", "100", "--space", space, "--study-dir", str(study)]
+    quick = [a for a in QUICK if a != "--quiet"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ppolearn", *args, *quick], stdout=subprocess.PIPE, text=True, env=env
+    )
+    for line in proc.stdout:
+        if line.startswith("trial 0:"):  # one trial done: stop the study in the middle of the next
+            proc.send_signal(signal.SIGINT)
+            break
+    proc.stdout.read()
+    assert proc.wait(timeout=60) == 130
+    states = load_study_summary(study)["states"]
+    assert states[0] == "COMPLETE" and "RUNNING" not in states
+    tune("CartPole-v1", trials=1, study_dir=study, resume=True, quiet=True)
+    assert load_study_summary(study)["states"] == [*states, "COMPLETE"]
