@@ -23,8 +23,9 @@ orders only trials whose figures are equal. The raw figure and time to target ar
 
 Pruning: each seed is evaluated ``evals`` times while it trains (``eval_during_episodes`` validation episodes);
 after each evaluation the trial reports the mean over its seeds so far (finished seeds at their final figure,
-the training one at its latest) at the step counted over all its seeds, and a median (or successive-halving)
-pruner stops trials that fall behind the others at the same step.
+the training one at its latest) at report step ``seed * (evals + 1) + k``, ``k = floor(evals * step / budget)``
+(a grid that is the same for every trial, whatever its rollout size), and a median (or successive-halving)
+pruner stops trials that fall behind the others at the same report step.
 
 Parallel trials: ``jobs`` processes (or Ray tasks with ``backend="ray"``) each run ``study.optimize`` on the
 shared storage; the study directory is held (locked) by the process that runs ``tune``. Trials train without
@@ -190,6 +191,7 @@ def run_trial(trial: Any, settings: Mapping[str, Any]) -> float:
         curve: List[List[float]] = []
         curves.append(curve)
         evaluate = model.evaluator.evaluate
+        last_bin = [-1]
 
         def evaluate_and_report(m: PPO, index: int = index, curve: List[List[float]] = curve) -> Dict[str, float]:
             metrics = evaluate(m)
@@ -199,10 +201,16 @@ def run_trial(trial: Any, settings: Mapping[str, Any]) -> float:
                     f"environment '{env}' reports no success (info['is_success']): tune it with --objective mean_return"
                 )
             curve.append([m.num_timesteps, metrics[key]])
-            trial.report(float(sum(finals) + metrics[key]) / (index + 1), index * steps_per_seed + m.num_timesteps)
-            if trial.should_prune():
-                trial.set_user_attr("curves", curves)
-                raise optuna.TrialPruned(f"pruned at step {m.num_timesteps} of seed {index}")
+            # trials compare at the same report step: the evaluation's place on a grid of `evals` per seed
+            # (evaluations fall on whole rollouts, whose size differs between trials)
+            grid = settings["evals"] * m.num_timesteps // steps_per_seed
+            if grid > last_bin[0]:
+                last_bin[0] = grid
+                trial.report(float(sum(finals) + metrics[key]) / (index + 1), index * (settings["evals"] + 1) + grid)
+                if trial.should_prune():
+                    trial.set_user_attr("curves", curves)
+                    trial.set_user_attr("pruned_at", f"step {m.num_timesteps} of seed {index}")
+                    raise optuna.TrialPruned(f"pruned at step {m.num_timesteps} of seed {index}")
             return metrics
 
         model.evaluator.evaluate = evaluate_and_report  # type: ignore[method-assign]
@@ -272,7 +280,7 @@ def _sampler(settings: Mapping[str, Any], offset: int) -> Any:
 def _pruner(settings: Mapping[str, Any]) -> Any:
     optuna = import_optuna()
     if settings["pruner"] == "median":
-        warmup = settings["budget"] // 2  # never on a seed's first half
+        warmup = settings["evals"] // 2  # never in the first half of the first seed's training
         return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=warmup)
     if settings["pruner"] == "halving":
         return optuna.pruners.SuccessiveHalvingPruner()
@@ -319,7 +327,7 @@ def trial_line(trial: Any, settings: Mapping[str, Any]) -> str:
             text += f", target on {len(steps)}/{settings['seeds']} seeds"
         return f"trial {trial.number}: {text} ({trial.user_attrs.get('train_s', 0):.0f} s)"
     if state == "PRUNED":
-        return f"trial {trial.number}: pruned at step {trial.last_step}"
+        return f"trial {trial.number}: pruned at {trial.user_attrs.get('pruned_at', 'an evaluation')}"
     return f"trial {trial.number}: failed: {trial.user_attrs.get('fail_reason', 'unknown reason')}"
 
 
