@@ -245,6 +245,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     if args.quiet:
         print(f"best settings: {summary['best_config']}")
+    rate = f" ({summary['trials_per_hour']:.0f} trials/hour)" if summary["trials_per_hour"] else ""
+    print(f"{args.trials} trials in {summary['seconds']:.1f} s{rate}")
     return 0
 
 
