@@ -7,7 +7,7 @@ A study lives in its directory (default ``studies/<env>``)::
     trials.csv         every trial: number, state, objective, the figure, time to target, parameters, failure
     trials.md          the top trials as a table (also printed)
     history.png        the objective of each trial and the best so far
-    importance.png     which parameters mattered (fANOVA; needs a few finished trials)
+    importance.png     which parameters mattered (fANOVA with scikit-learn, else PED-ANOVA; 3 finished trials)
     best_curve.png     the best trial's evaluations during training, one line per seed
 
 The objective of a trial: each of ``seeds`` seeds trains ``budget`` steps with the trial's settings; the
@@ -40,7 +40,7 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 import yaml
 
@@ -628,29 +628,46 @@ def _plot_history(study: Any, out: Path, settings: Mapping[str, Any]) -> Optiona
 
 
 def _plot_importance(study: Any, out: Path) -> Optional[Path]:
-    """fANOVA importances; none (and no stale file) with too few finished trials to tell."""
-    optuna = import_optuna()
+    """Parameter importances; none (and no stale file) with too few finished trials to tell."""
     done = [t for t in study.trials if t.state.name == "COMPLETE"]
     if out.exists():
         out.unlink()
     if len(done) < 3:
         return None
-    try:
-        importances = optuna.importance.get_param_importances(study)
-    except Exception:  # too little variation to fit: nothing to show
-        return None
+    importances, method = _importances(study)
     if not importances:
         return None
     plt = _pyplot()
     names = list(importances)[::-1]
     fig, ax = plt.subplots(figsize=(7, 0.4 * len(names) + 1.2))
     ax.barh(names, [importances[n] for n in names], color="tab:blue")
-    ax.set_xlabel("importance (fANOVA, share of the objective's variance)")
+    ax.set_xlabel(f"importance ({method})")
     ax.set_title(f"parameter importances over {len(done)} complete trials")
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
+
+
+def _importances(study: Any) -> Tuple[Dict[str, float], str]:
+    """fANOVA (needs scikit-learn), else PED-ANOVA (Optuna's own); empty where neither can tell."""
+    optuna = import_optuna()
+    try:
+        return optuna.importance.get_param_importances(study), "fANOVA, share of the objective's variance"
+    except ImportError:
+        pass
+    except Exception:  # too little variation to fit
+        return {}, ""
+    evaluator = getattr(optuna.importance, "PedAnovaImportanceEvaluator", None)
+    if evaluator is None:
+        return {}, ""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # experimental; warns where few trials are in the top quantile
+            found = optuna.importance.get_param_importances(study, evaluator=evaluator())
+    except Exception:
+        return {}, ""
+    return found, "PED-ANOVA: how the top trials' settings differ from all"
 
 
 def _plot_best_curve(best: Any, out: Path, settings: Mapping[str, Any]) -> Optional[Path]:

@@ -204,3 +204,15 @@ def test_an_interrupted_study_resumes_with_its_trials(tmp_path):
     assert states[0] == "COMPLETE" and "RUNNING" not in states
     tune("CartPole-v1", trials=1, study_dir=study, resume=True, quiet=True)
     assert load_study_summary(study)["states"] == [*states, "COMPLETE"]
+
+
+def test_parameter_importances_are_drawn_once_trials_differ(tmp_path):
+    import optuna
+
+    from ppolearn.tune import _plot_importance
+
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: t.suggest_float("lr", 0, 1) + 0.01 * t.suggest_int("width", 1, 4), n_trials=12)
+    assert _plot_importance(study, tmp_path / "importance.png") == tmp_path / "importance.png"
+    assert _plot_importance(optuna.create_study(), tmp_path / "importance.png") is None  # no trials: no (stale) plot
+    assert not (tmp_path / "importance.png").exists()
