@@ -572,7 +572,7 @@ def _markdown(ranked: List[Any], settings: Mapping[str, Any]) -> str:
             str(t.number),
             _fmt(t.user_attrs.get("figure")),
             f"{len(steps)}/{settings['seeds']}" if settings.get("target") else "",
-            _fmt(sum(steps) / len(steps)) if steps else "",
+            str(round(sum(steps) / len(steps))) if steps else "",
             _fmt(t.user_attrs.get("train_s")),
             *[_fmt(t.params.get(k)) for k in params],
         ]
