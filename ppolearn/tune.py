@@ -10,7 +10,8 @@ A study lives in its directory (default ``studies/<env>``)::
     importance.png     which parameters mattered (fANOVA with scikit-learn, else PED-ANOVA; 3 finished trials)
     best_curve.png     the best trial's evaluations during training, one line per seed
 
-The objective of a trial: each of ``seeds`` seeds trains ``budget`` steps with the trial's settings; the
+The objective of a trial: each of ``seeds`` seeds (0, 1000, 2000, ...: their training starts do not overlap)
+trains ``budget`` steps with the trial's settings; the
 deterministic policy then plays ``episodes`` episodes on the validation seed block (never the test block,
 which stays an independent measurement); the figure (success rate or mean return) is averaged over the
 seeds, so a setting wins by working on every seed, not on one lucky one.
@@ -56,6 +57,9 @@ from ppolearn.tune_space import fit_to_budget, load_space, sample, space_specs, 
 STUDY_DB = "study.db"
 STUDY_NAME = "ppolearn"
 TIE_BREAK = 1e-4
+# Trial seeds 0, 1000, 2000, ...: a run with seed s resets its environments from seeds s, s+1, ..., so seeds
+# 0, 1, 2 would train on nearly the same starts, and settings would be chosen for those starts.
+SEED_STRIDE = 1000
 OBJECTIVES = ("success_rate", "mean_return")
 PRUNERS = ("median", "halving", "none")
 TOP = 10  # rows of the printed table
@@ -183,7 +187,7 @@ def run_trial(trial: Any, settings: Mapping[str, Any]) -> float:
     curves: List[List[List[float]]] = []
     started = time.perf_counter()
     for index in range(seeds):
-        config = trial_config(settings, values, seed=index)
+        config = trial_config(settings, values, seed=index * SEED_STRIDE)
         if index == 0:
             trial.set_user_attr("config", tuned_keys(config, values))
         model = PPO(env, config, verbose=0)
@@ -209,7 +213,7 @@ def run_trial(trial: Any, settings: Mapping[str, Any]) -> float:
                 trial.report(float(sum(finals) + metrics[key]) / (index + 1), index * (settings["evals"] + 1) + grid)
                 if trial.should_prune():
                     trial.set_user_attr("curves", curves)
-                    trial.set_user_attr("pruned_at", f"step {m.num_timesteps} of seed {index}")
+                    trial.set_user_attr("pruned_at", f"step {m.num_timesteps} of seed {index * SEED_STRIDE}")
                     raise optuna.TrialPruned(f"pruned at step {m.num_timesteps} of seed {index}")
             return metrics
 
@@ -676,7 +680,7 @@ def _plot_best_curve(best: Any, out: Path, settings: Mapping[str, Any]) -> Optio
     fig, ax = plt.subplots(figsize=(7, 4))
     for i, curve in enumerate(curves):
         if curve:
-            ax.plot([p[0] for p in curve], [p[1] for p in curve], marker="o", label=f"seed {i}")
+            ax.plot([p[0] for p in curve], [p[1] for p in curve], marker="o", label=f"seed {i * SEED_STRIDE}")
     if settings.get("target"):
         tgt = Target.parse(settings["target"])
         if tgt.metric == settings["objective"]:
