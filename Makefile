@@ -36,8 +36,8 @@ $(VENV)/.installed: requirements.txt pyproject.toml $(VENV)/.torch
 	$(PIP) install -q --no-deps -e .
 	@touch $@
 
-$(VENV)/.installed-dev: requirements-dev.txt requirements-ray.txt $(VENV)/.installed
-	$(PIP) install -q -r requirements-dev.txt -r requirements-ray.txt
+$(VENV)/.installed-dev: requirements-dev.txt requirements-ray.txt requirements-tune.txt $(VENV)/.installed
+	$(PIP) install -q -r requirements-dev.txt -r requirements-ray.txt -r requirements-tune.txt
 	@touch $@
 
 install: $(VENV)/.installed

@@ -1,4 +1,4 @@
-"""The `ppolearn` command: train, eval, render, plot, presets, check-env.
+"""The `ppolearn` command: train, tune, eval, render, plot, presets, check-env.
 
 Every error the user can fix is printed as one line on stderr with a non-zero exit status.
 """
@@ -76,6 +76,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its newest checkpoint")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    tune = sub.add_parser("tune", help="search hyperparameters that reach the target on every seed (Optuna)")
+    tune.add_argument("--env", required=True, help="the environment, as for train")
+    tune.add_argument("--trials", type=int, default=20, metavar="N", help="trials to run now (default: 20)")
+    tune.add_argument("--budget", type=int, metavar="STEPS", help="training steps per seed (default: the preset's)")
+    tune.add_argument("--seeds", type=int, metavar="K", help="seeds each trial trains on (default: 3)")
+    tune.add_argument(
+        "--objective",
+        choices=["success_rate", "mean_return"],
+        help="figure to maximise (default: success_rate where the env reports success)",
+    )
+    tune.add_argument("--space", metavar="FILE", help="YAML: per key a value, a list of choices or {low, high, log}")
+    tune.add_argument("--episodes", type=int, metavar="N", help="validation episodes per seed (default: 50)")
+    tune.add_argument("--evals", type=int, metavar="N", help="evaluations during training per seed (default: 5)")
+    tune.add_argument("--target", metavar="TARGET", help="breaks ties by time to it (default: the preset's)")
+    tune.add_argument("--pruner", choices=["median", "halving", "none"], help="default: median")
+    tune.add_argument("--seed", type=int, metavar="N", help="the sampler's seed (default: 0)")
+    tune.add_argument("--jobs", type=int, default=1, metavar="J", help="trials in parallel (default: 1)")
+    tune.add_argument("--backend", choices=["local", "ray"], default="local", help="processes here, or Ray tasks")
+    tune.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (backend ray)")
+    tune.add_argument("--study-dir", metavar="DIR", help="default: studies/<env>")
+    tune.add_argument("--storage", metavar="URL", help="Optuna RDB URL (default: sqlite:///DIR/study.db)")
+    tune.add_argument("--resume", action="store_true", help="add trials to the study in --study-dir")
+    tune.add_argument("--quiet", action="store_true", help="no line per trial")
 
     ev = sub.add_parser("eval", help="evaluate a trained run on the official environment")
     ev.add_argument("run_dir", metavar="RUN_DIR")
@@ -220,6 +244,48 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from ppolearn.tune import default_study_dir, tune
+
+    try:
+        summary = _tune(args, tune)
+    except KeyboardInterrupt:
+        _ignore_further_signals()
+        study_dir = shlex.quote(str(args.study_dir or default_study_dir(args.env)))
+        print("ppolearn: interrupted; the finished trials are kept", file=sys.stderr)
+        resume = f"ppolearn tune --env {shlex.quote(args.env)} --study-dir {study_dir} --resume"
+        print(f"ppolearn: continue with: {resume}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if args.quiet:
+        print(f"best settings: {summary['best_config']}")
+    rate = f" ({summary['trials_per_hour']:.0f} trials/hour)" if summary["trials_per_hour"] else ""
+    print(f"{args.trials} trials in {summary['seconds']:.1f} s{rate}")
+    return 0
+
+
+def _tune(args: argparse.Namespace, tune: Any) -> Dict[str, Any]:
+    return tune(
+        args.env,
+        trials=args.trials,
+        budget=args.budget,
+        seeds=args.seeds,
+        objective=args.objective,
+        space=args.space,
+        jobs=args.jobs,
+        backend=args.backend,
+        ray_address=args.ray_address,
+        study_dir=args.study_dir,
+        resume=args.resume,
+        episodes=args.episodes,
+        evals=args.evals,
+        target=args.target,
+        pruner=args.pruner,
+        seed=args.seed,
+        storage=args.storage,
+        quiet=args.quiet,
+    )
+
+
 def _load(run_dir: str, env: Optional[str] = None, best: bool = False) -> Any:
     from ppolearn.ppo import PPO
     from ppolearn.run import model_path
@@ -328,6 +394,7 @@ def _summary(result: Dict[str, Any]) -> str:
 
 COMMANDS = {
     "train": cmd_train,
+    "tune": cmd_tune,
     "eval": cmd_eval,
     "render": cmd_render,
     "plot": cmd_plot,

@@ -131,6 +131,18 @@ class ExplodingEnv(FixedEpisodeEnv):
         return super().step(action)
 
 
+class CrashOnceEnv(FixedEpisodeEnv):
+    """Raises in step() the first time any instance in this process steps: one crashed tuning trial."""
+
+    crashes_left = 1
+
+    def step(self, action):
+        if CrashOnceEnv.crashes_left > 0:
+            CrashOnceEnv.crashes_left -= 1
+            raise RuntimeError("simulator crashed once")
+        return super().step(action)
+
+
 class NaNEnv(FixedEpisodeEnv):
     def step(self, action):
         obs, r, term, trunc, info = super().step(action)
