@@ -232,11 +232,11 @@ def table(runs: List[Dict[str, Any]], names: List[str], command: str) -> str:
         f"Written by `{command}`. Tasks in `benchmarks/robustness_envs.py`, none with a preset. ppolearn: "
         "`PPO(factory, seed=s)` with only `total_timesteps` set (PPOConfig defaults: 8 envs, n_steps 256, "
         "normalised observations and rewards). SB3 (stable-baselines3 "
-        f"{_sb3_version()}): `PPO(\"MlpPolicy\", VecNormalize(make_vec_env(factory, n_envs=8, seed=s)), "
-        "seed=s)` (`\"MultiInputPolicy\"` for Dict observations), all defaults (n_steps 2048 per env, so "
+        f'{_sb3_version()}): `PPO("MlpPolicy", VecNormalize(make_vec_env(factory, n_envs=8, seed=s)), '
+        'seed=s)` (`"MultiInputPolicy"` for Dict observations), all defaults (n_steps 2048 per env, so '
         "16,384 steps a rollout). Same step budget for both (SB3 rounds up to whole rollouts). Each seed's "
         "policy: 100 deterministic episodes, seeds 10,000-10,099, on the raw environment; success = "
-        "`info[\"is_success\"]` at the episode's last step. Figures: IQM over the training seeds [stratified-"
+        '`info["is_success"]` at the episode\'s last step. Figures: IQM over the training seeds [stratified-'
         "bootstrap 95% interval] (`ppolearn.stats.aggregate_seeds`); winner: the intervals do not overlap, "
         "else tie. Train s: mean training wall-clock seconds per seed (2 runs side by side on 2 shared cores).",
         "",
@@ -275,9 +275,7 @@ def table(runs: List[Dict[str, Any]], names: List[str], command: str) -> str:
             a, b = agg["ppolearn"][metric], agg["sb3"][metric]
             cells += [_interval(a, fmt) if a else "-", _interval(b, fmt) if b else "-"]
             cells.append(verdict(a, b) if a and b else "-")
-        walls = [
-            f"{np.mean([r['train_s'] for r in by_lib[lib]]):.0f}" if by_lib[lib] else "-" for lib in LIBS
-        ]
+        walls = [f"{np.mean([r['train_s'] for r in by_lib[lib]]):.0f}" if by_lib[lib] else "-" for lib in LIBS]
         cells.append(" / ".join(walls))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines + per_seed)
