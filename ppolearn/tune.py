@@ -625,10 +625,7 @@ def _plot_history(study: Any, out: Path, settings: Mapping[str, Any]) -> Optiona
     ax.set_title(title + (f" ({len(failed)} failed: red lines)" if failed else ""))
     ax.grid(alpha=0.3)
     ax.legend(loc="best")
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def _plot_importance(study: Any, out: Path) -> Optional[Path]:
@@ -647,10 +644,7 @@ def _plot_importance(study: Any, out: Path) -> Optional[Path]:
     ax.barh(names, [importances[n] for n in names], color="tab:blue")
     ax.set_xlabel(f"importance ({method})")
     ax.set_title(f"parameter importances over {len(done)} complete trials")
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def _importances(study: Any) -> Tuple[Dict[str, float], str]:
@@ -690,6 +684,13 @@ def _plot_best_curve(best: Any, out: Path, settings: Mapping[str, Any]) -> Optio
     ax.set_title(f"best trial {best.number}: evaluations during training")
     ax.grid(alpha=0.3)
     ax.legend(loc="best")
+    return _save(fig, out)
+
+
+def _save(fig: Any, out: Path) -> Path:
+    """Lay the figure out, write it as PNG and free it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
