@@ -1,12 +1,13 @@
 """Defaults on unseen tasks: ppolearn's defaults against Stable-Baselines3's on the robustness set.
 
 Every task of ``benchmarks/robustness_envs.py`` is one no preset is tuned on. For each task and training
-seed, two runs at the same step budget, each in its own subprocess (two run side by side):
+seed, one run per library at the same step budget, each in its own subprocess (two run side by side):
 
 * ppolearn: ``PPO(factory, seed=s, total_timesteps=N)``, nothing else (no preset matches the names, so
   these are PPOConfig's defaults: 8 envs, normalised observations and rewards);
-* SB3: ``PPO("MlpPolicy" | "MultiInputPolicy", VecNormalize(make_vec_env(factory, n_envs=8, seed=s)),
-  seed=s)`` with SB3's default hyperparameters and VecNormalize's defaults (norm_obs and norm_reward).
+* SB3, two variants: ``PPO("MlpPolicy" | "MultiInputPolicy", VecNormalize(make_vec_env(factory,
+  n_envs=n, seed=s)), seed=s)`` with SB3's default hyperparameters and VecNormalize's defaults (norm_obs
+  and norm_reward); "sb3" with n=8 (ppolearn's env count), "sb3-1env" with n=1 (SB3's own default).
 
 Each trained policy is evaluated on 100 deterministic episodes, seeds 10_000..10_099 (training used seeds
 below 1_000), on the raw environment (SB3: the VecNormalize observation statistics, training=False).
@@ -15,8 +16,8 @@ and mean returns are aggregated as the interquartile mean with a stratified-boot
 (``ppolearn.stats.aggregate_seeds``). Raw results go to a JSON file (resumable: finished
 (task, lib, seed) runs are kept), the table into BENCHMARKS.md between the robustness markers.
 
-    python benchmarks/robustness.py                          # the full set, seeds 0-4 (about an hour, 2 cores)
-    python benchmarks/robustness.py --envs Heater --libs ppolearn --seeds 0
+    python benchmarks/robustness.py                          # the full set, seeds 0-4 (about 1.5 h, 2 cores)
+    python benchmarks/robustness.py --envs Heater --libs ppolearn sb3-1env --seeds 0
     python benchmarks/robustness.py --table-only             # table the finished runs, train nothing
     python benchmarks/robustness.py --smoke                  # seconds: tiny budgets, 1 seed, 3 episodes
 """
@@ -47,11 +48,13 @@ from benchmarks.robustness_envs import ENVS, make  # noqa: E402
 
 START, END = "<!-- robustness:start -->", "<!-- robustness:end -->"
 HEADING = "## Defaults on unseen tasks (robustness set)"
-LIBS = ("ppolearn", "sb3")
+LIBS = ("ppolearn", "sb3", "sb3-1env")
+# Environments per SB3 run: "sb3" with 8, as many as ppolearn's default; "sb3-1env" with 1, SB3's own default
+# (`PPO("MlpPolicy", env)` on one environment, make_vec_env's n_envs=1): as many updates as ppolearn.
+SB3_ENVS = {"sb3": 8, "sb3-1env": 1}
 EVAL_SEED = 10_000
-# Training steps per task, whole SB3 rollouts (8 x 2048 = 16,384 steps) so both libraries take exactly these
-# steps: 6 rollouts (98,304) or 3 (49,152) for the short, easy tasks. 8 tasks x 2 libs x 5 seeds take about
-# an hour on 2 shared cores.
+# Training steps per task, whole SB3 rollouts (8 x 2048 = 16,384 steps) so every library takes exactly these
+# steps: 6 rollouts of 8 envs (98,304) or 3 (49,152) for the short, easy tasks; 48 or 24 rollouts of 1 env.
 BUDGETS: Dict[str, int] = {
     "ArmReach": 98_304,
     "DeadTimeProcess": 98_304,
@@ -113,7 +116,7 @@ def train_ppolearn(name: str, seed: int, steps: int) -> Tuple[Callable[[Any], np
     return (lambda obs: model.predict(obs, deterministic=True)[0]), {"train_s": wall, "steps": model.num_timesteps}
 
 
-def train_sb3(name: str, seed: int, steps: int) -> Tuple[Callable[[Any], np.ndarray], Dict[str, Any]]:
+def train_sb3(name: str, seed: int, steps: int, n_envs: int = 8) -> Tuple[Callable[[Any], np.ndarray], Dict[str, Any]]:
     import gymnasium as gym
     import torch
     from stable_baselines3 import PPO
@@ -121,7 +124,7 @@ def train_sb3(name: str, seed: int, steps: int) -> Tuple[Callable[[Any], np.ndar
     from stable_baselines3.common.vec_env import VecNormalize
 
     torch.set_num_threads(1)
-    venv = VecNormalize(make_vec_env(ENVS[name], n_envs=8, seed=seed), norm_obs=True, norm_reward=True)
+    venv = VecNormalize(make_vec_env(ENVS[name], n_envs=n_envs, seed=seed), norm_obs=True, norm_reward=True)
     policy = "MultiInputPolicy" if isinstance(venv.observation_space, gym.spaces.Dict) else "MlpPolicy"
     model = PPO(policy, venv, seed=seed, verbose=0, device="cpu")
     start = time.perf_counter()
@@ -132,12 +135,15 @@ def train_sb3(name: str, seed: int, steps: int) -> Tuple[Callable[[Any], np.ndar
     def predict(obs: Any) -> np.ndarray:
         return model.predict(venv.normalize_obs(obs), deterministic=True)[0]
 
-    return predict, {"train_s": wall, "steps": model.num_timesteps, "policy": policy}
+    return predict, {"train_s": wall, "steps": model.num_timesteps, "policy": policy, "n_envs": n_envs}
 
 
 def worker(name: str, lib: str, seed: int, steps: int, episodes: int, out: Path) -> None:
     """Train one (task, lib, seed), evaluate it, write one JSON record to ``out``."""
-    predict, info = (train_ppolearn if lib == "ppolearn" else train_sb3)(name, seed, steps)
+    if lib == "ppolearn":
+        predict, info = train_ppolearn(name, seed, steps)
+    else:
+        predict, info = train_sb3(name, seed, steps, n_envs=SB3_ENVS[lib])
     start = time.perf_counter()
     returns, success = run_episodes(predict, name, episodes, EVAL_SEED)
     record = {
@@ -225,24 +231,46 @@ def verdict(a: Dict[str, Any], b: Dict[str, Any]) -> str:
     return "tie"
 
 
+def _cell(agg: Optional[Dict[str, Any]], n: int, most: int) -> str:
+    """The IQM and its interval; the seed count where a library has fewer finished seeds than another."""
+    if agg is None:
+        return "-"
+    return _interval(agg, ".2f") + (f" ({n} seeds)" if n < most else "")
+
+
+# How each library's runs are named in the tables.
+LABELS = {"ppolearn": "ppolearn", "sb3": "SB3 8 envs", "sb3-1env": "SB3 1 env"}
+
+
 def table(runs: List[Dict[str, Any]], names: List[str], command: str) -> str:
     from ppolearn.stats import aggregate_seeds
 
+    sb3_libs = [lib for lib in LIBS if lib != "ppolearn"]
+    header = ["task", "budget"]
+    align = ["---", "---:"]
+    for metric in ("success", "return"):
+        header += [f"{metric} {LABELS[lib]}" for lib in LIBS]
+        header += [f"ppolearn vs {LABELS[lib]} ({metric})" for lib in sb3_libs]
+        align += ["---:"] * len(LIBS) + ["---"] * len(sb3_libs)
+    header.append("train s " + " / ".join(LABELS[lib] for lib in LIBS))
+    align.append("---:")
     lines = [
         f"Written by `{command}`. Tasks in `benchmarks/robustness_envs.py`, none with a preset. ppolearn: "
         "`PPO(factory, seed=s)` with only `total_timesteps` set (PPOConfig defaults: 8 envs, n_steps 256, "
-        "normalised observations and rewards). SB3 (stable-baselines3 "
-        f'{_sb3_version()}): `PPO("MlpPolicy", VecNormalize(make_vec_env(factory, n_envs=8, seed=s)), '
-        'seed=s)` (`"MultiInputPolicy"` for Dict observations), all defaults (n_steps 2048 per env, so '
-        "16,384 steps a rollout). Same step budget for both (SB3 rounds up to whole rollouts). Each seed's "
-        "policy: 100 deterministic episodes, seeds 10,000-10,099, on the raw environment; success = "
+        "so 2,048 steps a rollout; normalised observations and rewards). SB3 (stable-baselines3 "
+        f'{_sb3_version()}), all its defaults plus VecNormalize: `PPO("MlpPolicy", VecNormalize(make_vec_env('
+        'factory, n_envs=n, seed=s)), seed=s)` (`"MultiInputPolicy"` for Dict observations), n_steps 2048 per '
+        "env. SB3 8 envs: SB3 defaults, 8 envs (n=8, like ppolearn; 16,384 steps a rollout, 6 updates at "
+        "98,304 steps). SB3 1 env: SB3 defaults, 1 env, its default (n=1; 2,048 steps a rollout, 48 updates "
+        "at 98,304 steps, as many as ppolearn). Same step budget for all (whole rollouts for each). Each "
+        "seed's policy: 100 deterministic episodes, seeds 10,000-10,099, on the raw environment; success = "
         '`info["is_success"]` at the episode\'s last step. Figures: IQM over the training seeds [stratified-'
-        "bootstrap 95% interval] (`ppolearn.stats.aggregate_seeds`); winner: the intervals do not overlap, "
-        "else tie. Train s: mean training wall-clock seconds per seed (2 runs side by side on 2 shared cores).",
+        "bootstrap 95% interval] (`ppolearn.stats.aggregate_seeds`); ppolearn vs each SB3 variant: the "
+        'winner where the intervals do not overlap, else tie; "(k seeds)": only k seeds finished. Train s: '
+        "mean training wall-clock seconds per seed (2 runs side by side on 2 shared cores).",
         "",
-        "| task | budget | success ppolearn | success SB3 | winner (success) | return ppolearn | return SB3 "
-        "| winner (return) | train s ppolearn / SB3 |",
-        "| --- | ---: | ---: | ---: | --- | ---: | ---: | --- | ---: |",
+        "| " + " | ".join(header) + " |",
+        "| " + " | ".join(align) + " |",
     ]
     per_seed = [
         "",
@@ -266,15 +294,18 @@ def table(runs: List[Dict[str, Any]], names: List[str], command: str) -> str:
             }
             if rs:
                 per_seed.append(
-                    f"| {name} | {lib} | {', '.join(str(r['seed']) for r in rs)} | "
+                    f"| {name} | {LABELS[lib]} | {', '.join(str(r['seed']) for r in rs)} | "
                     f"{' '.join(format(r['success_rate'], '.2f') for r in rs)} | "
                     f"{' '.join(format(r['mean_return'], '.2f') for r in rs)} |"
                 )
         cells = [name, f"{max(r['budget'] for rs in by_lib.values() for r in rs):,}"]
-        for metric, fmt in (("success", ".2f"), ("return", ".2f")):
-            a, b = agg["ppolearn"][metric], agg["sb3"][metric]
-            cells += [_interval(a, fmt) if a else "-", _interval(b, fmt) if b else "-"]
-            cells.append(verdict(a, b) if a and b else "-")
+        most = max(len(rs) for rs in by_lib.values())
+        for metric in ("success", "return"):
+            cells += [_cell(agg[lib][metric], len(by_lib[lib]), most) for lib in LIBS]
+            a = agg["ppolearn"][metric]
+            for lib in sb3_libs:
+                b = agg[lib][metric]
+                cells.append(verdict(a, b) if a and b else "-")
         walls = [f"{np.mean([r['train_s'] for r in by_lib[lib]]):.0f}" if by_lib[lib] else "-" for lib in LIBS]
         cells.append(" / ".join(walls))
         lines.append("| " + " | ".join(cells) + " |")
@@ -326,7 +357,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         args.out = args.out or tmp / "BENCHMARKS.md"
     results = args.results or DEFAULT_RESULTS
     out = args.out or ROOT / "BENCHMARKS.md"
-    libs = [lib for lib in args.libs if lib != "sb3" or have_sb3()]
+    libs = [lib for lib in args.libs if lib == "ppolearn" or have_sb3()]
     if len(libs) < len(args.libs):
         print("stable_baselines3 is not installed: SB3 runs skipped", flush=True)
     jobs = [(name, lib, seed) for name in args.envs for seed in args.seeds for lib in libs]

@@ -79,5 +79,7 @@ def test_smoke_ppolearn(tmp_path):
 
 @pytest.mark.skipif(importlib.util.find_spec("stable_baselines3") is None, reason="stable_baselines3 not installed")
 def test_smoke_sb3_one_task(tmp_path):
-    runs, _ = _smoke(tmp_path, ["sb3"], envs=["SparseGoal"])  # Dict observations: MultiInputPolicy
-    assert [(r["env"], r["lib"], r["policy"]) for r in runs] == [("SparseGoal", "sb3", "MultiInputPolicy")]
+    runs, text = _smoke(tmp_path, ["sb3", "sb3-1env"], envs=["SparseGoal"])  # Dict observations: MultiInputPolicy
+    got = sorted((r["env"], r["lib"], r["policy"], r["n_envs"]) for r in runs)
+    assert got == [("SparseGoal", "sb3", "MultiInputPolicy", 8), ("SparseGoal", "sb3-1env", "MultiInputPolicy", 1)]
+    assert "| SparseGoal | SB3 8 envs |" in text and "| SparseGoal | SB3 1 env |" in text
