@@ -28,7 +28,6 @@ import argparse
 import importlib.util
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.markdown import write_section  # noqa: E402
 from benchmarks.robustness_envs import ENVS, make  # noqa: E402
 
 START, END = "<!-- robustness:start -->", "<!-- robustness:end -->"
@@ -321,16 +321,6 @@ def _sb3_version() -> str:
         return "not installed"
 
 
-def write_section(path: Path, body: str) -> None:
-    block = f"{START}\n{body}\n{END}"
-    text = path.read_text() if path.exists() else ""
-    if START in text and END in text:
-        text = re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + f"\n\n{HEADING}\n\n{block}\n"
-    path.write_text(text)
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--worker":
@@ -363,7 +353,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     jobs = [(name, lib, seed) for name in args.envs for seed in args.seeds for lib in libs]
     runs = load_results(results) if args.table_only else run_all(jobs, budgets, args.episodes, results, args.parallel)
     command = "python benchmarks/robustness.py" + (" " + " ".join(argv) if argv else "")
-    write_section(out, table(runs, list(ENVS), command))
+    write_section(out, START, END, HEADING, table(runs, list(ENVS), command))
     print(f"results: {results}\ntable: {out}", flush=True)
     return 0
 

@@ -23,7 +23,6 @@ import importlib.util
 import json
 import math
 import os
-import re
 import statistics
 import sys
 import time
@@ -31,12 +30,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from ppolearn.config import load_preset
-from ppolearn.envs import official_id
-from ppolearn.envs.success import Target
-from ppolearn.stats import aggregate_seeds
-
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make the benchmarks package importable
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.markdown import write_section  # noqa: E402
+from ppolearn.config import load_preset  # noqa: E402
+from ppolearn.envs import official_id  # noqa: E402
+from ppolearn.envs.success import Target  # noqa: E402
+from ppolearn.stats import aggregate_seeds  # noqa: E402
+
 START, END = "<!-- suite:start -->", "<!-- suite:end -->"
 HEADING = "## Target-reaching suite"
 
@@ -183,17 +186,6 @@ def _sb3_reference() -> Dict[str, str]:
     return cells
 
 
-def write_section(path: Path, body: str) -> None:
-    """Replace the text between the suite markers (adding heading and markers if absent), nothing else."""
-    block = f"{START}\n{body}\n{END}"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        text = re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + f"\n\n{HEADING}\n\n{block}\n"
-    path.write_text(text)
-
-
 def section_body(rows: List[Dict[str, Any]], smoke: bool, gifs: List[Path]) -> str:
     notes = [
         "Written by `python benchmarks/suite.py` (seeds 0-4). Each seed is a whole `ppolearn train` run with the "
@@ -269,7 +261,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 print(f"{name}: no GIF: {type(exc).__name__}: {exc}", flush=True)
             else:
                 gifs.append(_relative(gif, args.out.parent))
-    write_section(args.out, section_body(rows, args.smoke, gifs))
+    write_section(args.out, START, END, HEADING, section_body(rows, args.smoke, gifs))
     args.runs_dir.mkdir(parents=True, exist_ok=True)
     (args.runs_dir / "suite.json").write_text(
         json.dumps([{"task": r["task"].env_id, "results": r["results"]} for r in rows], indent=2) + "\n"
