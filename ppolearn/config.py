@@ -226,16 +226,7 @@ def _mapping(name: str, value: Any) -> Dict[str, Any]:
 def parse_env_kwargs(pairs: Iterable[str]) -> Dict[str, Any]:
     """``["map_name:8x8", "is_slippery:False"]`` (rl-baselines3-zoo's --env-kwargs) as a dict, each value
     parsed as a YAML scalar (``False`` -> False, ``8x8`` -> "8x8", ``0.5`` -> 0.5)."""
-    out: Dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition(":")
-        if not sep or not key.strip():
-            raise ConfigError(f"--env-kwargs expects NAME:VALUE, got '{pair}'")
-        try:
-            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else raw
-        except yaml.YAMLError:
-            out[key.strip()] = raw
-    return out
+    return _parse_pairs(pairs, ":", "--env-kwargs expects NAME:VALUE")
 
 
 def _to_number(value: Any) -> Optional[float]:
@@ -310,11 +301,17 @@ def build_config(*layers: Optional[Mapping[str, Any]]) -> PPOConfig:
 
 def parse_overrides(pairs: Iterable[str]) -> Dict[str, Any]:
     """Turn ``["key=value", ...]`` from ``--set`` into a dict, values parsed as YAML scalars."""
+    return _parse_pairs(pairs, "=", "--set expects KEY=VALUE")
+
+
+def _parse_pairs(pairs: Iterable[str], separator: str, expected: str) -> Dict[str, Any]:
+    """``key<separator>value`` strings as a dict, each value parsed as a YAML scalar (kept as text where it
+    is not valid YAML); a pair without the separator or a key is one ConfigError naming ``expected``."""
     out: Dict[str, Any] = {}
     for pair in pairs:
-        key, sep, raw = pair.partition("=")
+        key, sep, raw = pair.partition(separator)
         if not sep or not key.strip():
-            raise ConfigError(f"--set expects KEY=VALUE, got '{pair}'")
+            raise ConfigError(f"{expected}, got '{pair}'")
         try:
             out[key.strip()] = yaml.safe_load(raw) if raw.strip() else raw
         except yaml.YAMLError:
