@@ -180,3 +180,33 @@ def test_training_on_a_cuda_clone():
     model = PPO("ppolearn/Pendulum-v1", device="cuda", verbose=0, num_envs=64, n_steps=8, batch_size=128, n_epochs=1)
     model.learn(64 * 8 * 2)
     assert model.num_timesteps == 1024 and next(model.actor.parameters()).is_cuda
+
+
+def test_a_ready_vec_env_on_the_learners_device_is_used_as_it_is():
+    from tests.envs import TensorPointEnv
+
+    env = TensorPointEnv()
+    assert make_vec_env(env, 4, device="cpu") is env
+
+
+def test_on_device_moves_tensors_and_keeps_the_envs_own_attributes():
+    from ppolearn.envs import OnDevice, same_device
+    from tests.envs import TensorPointEnv
+
+    inner = TensorPointEnv()
+    env = OnDevice(inner, torch.device("cpu"))
+    assert env.num_envs == 4 and env.obs_spec is inner.obs_spec and env.env_id == inner.env_id
+    assert hasattr(env, "state_dict") and env.state_dict().keys() == inner.state_dict().keys()
+    step = env.step(torch.zeros(4, 1))
+    assert step.obs.shape == (4, 2) and step.obs.device.type == "cpu"
+    assert same_device("cuda", "cuda:0") and not same_device("cpu", "cuda") and not same_device("cuda:1", "cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cpu_vec_env_with_a_cuda_learner():
+    from ppolearn import PPO
+    from tests.envs import TensorPointEnv
+
+    model = PPO(TensorPointEnv(), device="cuda", verbose=0, n_steps=16, batch_size=32, n_epochs=1)
+    model.learn(64)
+    assert model.buffer.obs.is_cuda and model.num_timesteps == 64

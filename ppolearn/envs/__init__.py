@@ -12,7 +12,7 @@ from ppolearn.envs.make import EnvSpec, env_factory, env_id_of, make_env, preset
 from ppolearn.envs.registry import batched_class, batched_ids, is_batched_id, official_id
 from ppolearn.envs.spaces import ActionSpec, ObsSpec, space_mismatch
 from ppolearn.envs.success import SuccessInfo, with_success
-from ppolearn.envs.vector import GymVecEnv, StepResult, VecEnv
+from ppolearn.envs.vector import GymVecEnv, OnDevice, StepResult, VecEnv, same_device
 from ppolearn.errors import ConfigError
 
 __all__ = [
@@ -67,8 +67,9 @@ def make_vec_env(
             "env_kwargs are passed to the constructor of an environment ppolearn builds: give an id or a factory, "
             "not an Env instance, a VecEnv or a batched ppolearn/ clone"
         )
-    if is_vec_env(env):
-        return env  # type: ignore[return-value]
+    if is_vec_env(env):  # a ready one stays on its device; its tensors travel to the learner's
+        on = getattr(env, "device", "cpu")
+        return env if same_device(on, device) else OnDevice(env, torch.device(device))  # type: ignore[arg-type]
     if is_batched_id(env):
         return batched_class(env)(num_envs, device)  # type: ignore[arg-type]
     return GymVecEnv(  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ already the first observation of the next one, and the ended episode's last obse
 from __future__ import annotations
 
 import copy
-from typing import Callable, List, NamedTuple, Optional, Protocol, Sequence
+from typing import Any, Callable, List, NamedTuple, Optional, Protocol, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -55,6 +55,36 @@ class VecEnv(Protocol):
 
     # Optional, for exact resume: environments whose state is tensors (batched envs) also implement
     #   state_dict() -> Dict[str, torch.Tensor]  and  load_state_dict(state) -> None
+
+
+class OnDevice:
+    """A ready VecEnv whose tensors live on another device than the learner's (a CPU env, a CUDA learner).
+
+    Observations and step results move to the learner's ``device``, actions back to the env's; everything
+    else (``num_envs``, the specs, an exact-resume ``state_dict``) is the wrapped env's own.
+    """
+
+    def __init__(self, env: VecEnv, device: torch.device) -> None:
+        self.env, self.device = env, device
+
+    def reset(self, seed: Optional[int] = None) -> torch.Tensor:
+        return self.env.reset(seed=seed).to(self.device)
+
+    def step(self, actions: torch.Tensor) -> StepResult:
+        step = self.env.step(actions.to(self.env.device))
+        return StepResult(*(part.to(self.device) for part in step))
+
+    def close(self) -> None:
+        self.env.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.env, name)
+
+
+def same_device(a: torch.device | str, b: torch.device | str) -> bool:
+    """Whether two device names mean one device ("cuda" is the current one, which is cuda:0 here)."""
+    a, b = torch.device(a), torch.device(b)
+    return a.type == b.type and (a.index or 0) == (b.index or 0)
 
 
 def _instance_factories(env: gym.Env, num_envs: int) -> List[Callable[[], gym.Env]]:
