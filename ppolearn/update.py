@@ -12,7 +12,7 @@ from typing import Callable, Dict, Optional, Tuple
 import torch
 
 from ppolearn.config import PPOConfig
-from ppolearn.optim import FlatParameters
+from ppolearn.optim import FlatAdam, FlatParameters
 from ppolearn.returns import normalize_per_minibatch
 from ppolearn.rollout import RolloutBatch
 
@@ -56,7 +56,7 @@ def ppo_update(
     batch: RolloutBatch,
     cfg: PPOConfig,
     params: FlatParameters,
-    optimizer: torch.optim.Optimizer,
+    optimizer: FlatAdam,
     generator: torch.Generator,
 ) -> Dict[str, float]:
     """n_epochs of minibatch Adam on the PPO-Clip objective (actor) and MSE (critic); the update's statistics."""

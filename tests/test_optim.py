@@ -64,3 +64,30 @@ def test_steps_match_torch_adam_and_clip_on_separate_parameters():
     assert clipped  # the clip was exercised, not just Adam
     for ref, p in zip(ref_params, list(actor.parameters()) + list(critic.parameters())):
         assert torch.allclose(ref, p, atol=1e-6)
+
+
+def test_state_dicts_travel_between_torch_adam_and_ours():
+    """A checkpoint written with torch.optim.Adam (earlier versions) resumes with the same next step, and back."""
+    torch.manual_seed(0)
+    grads = [torch.randn(10) for _ in range(4)]
+
+    def torch_adam(param):
+        return torch.optim.Adam([param], lr=1e-2, eps=1e-5, foreach=False)
+
+    ref = torch.nn.Parameter(torch.ones(10))
+    ref_opt = torch_adam(ref)
+    for g in grads[:2]:
+        ref.grad = g.clone()
+        ref_opt.step()
+    ours = torch.nn.Parameter(ref.detach().clone())
+    ours_opt = adam(type("P", (), {"vector": ours})(), lr=1e-2)
+    ours_opt.load_state_dict(ref_opt.state_dict())
+    back = torch.nn.Parameter(ref.detach().clone())
+    back_opt = torch_adam(back)
+    back_opt.load_state_dict(ours_opt.state_dict())
+    for g in grads[2:]:
+        for p, opt in ((ref, ref_opt), (ours, ours_opt), (back, back_opt)):
+            p.grad = g.clone()
+            opt.step()
+    assert torch.allclose(ours, ref, atol=1e-7) and torch.allclose(back, ref, atol=1e-7)
+    assert ours_opt.steps == 4
