@@ -49,9 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--set",
         dest="overrides",
         metavar="KEY=VALUE",
-        action="append",
+        action="extend",
+        nargs="+",
         default=[],
-        help="override one config key (repeatable)",
+        help="override config keys: --set n_steps=512 gamma=0.98 (repeatable)",
     )
     train.add_argument("--total-timesteps", type=int, metavar="N")
     train.add_argument("--seed", type=int, metavar="N")

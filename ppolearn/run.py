@@ -33,7 +33,7 @@ from ppolearn.envs import preset_key
 from ppolearn.envs.success import Target
 from ppolearn.errors import PPOLearnError
 from ppolearn.evaluation import evaluate_policy
-from ppolearn.plots import plot_learning_curve
+from ppolearn.plots import start_plot
 from ppolearn.ppo import PPO
 from ppolearn.rundir import claim
 from ppolearn.validation import BEST_MODEL_FILE
@@ -129,8 +129,9 @@ def _train_and_finish(model: PPO, run_dir: Path, reset: bool) -> Dict[str, Any]:
         model.save(run_dir / MODEL_FILE)
     finally:
         model.close()
-    plot_learning_curve(run_dir / "metrics.csv", run_dir / "learning_curve.png", title=model.env_id)
-    result = evaluate_policy(model, model.env_id, episodes=model.config.eval_episodes)
+    plotted = start_plot(run_dir / "metrics.csv", run_dir / "learning_curve.png", title=model.env_id)
+    result = evaluate_policy(model, model.env_id, episodes=model.config.eval_episodes)  # while it draws
+    plotted()
     target = Target.parse(model.config.target) if model.config.target else None
     result["target"] = str(target) if target else None
     result["reached"] = target.reached(result) if target else None  # by this final evaluation

@@ -18,7 +18,6 @@ as ``scipy.stats.trim_mean(x, 0.25)``; bootstrap percentile intervals, runs resa
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
@@ -35,7 +34,7 @@ def t_quantile(p: float, df: int) -> float:
     """
     if df < 1:
         raise ValueError(f"df={df}: Student's t needs at least one degree of freedom")
-    z = NormalDist().inv_cdf(p)
+    z = _normal_quantile(p)
     if df == 1:  # Cauchy: exact
         return math.tan(math.pi * (p - 0.5))
     g1 = (z**3 + z) / 4
@@ -61,7 +60,7 @@ def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> Inter
     """Wilson score interval of a success rate from ``successes`` out of ``n`` trials."""
     if n <= 0:
         raise ValueError("wilson_interval needs n > 0")
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    z = _normal_quantile(0.5 + confidence / 2)
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
@@ -118,3 +117,10 @@ def aggregate_seeds(per_seed: Sequence[float], confidence: float = 0.95) -> Dict
         "max": float(x.max()),
         "seeds": len(x),
     }
+
+
+def _normal_quantile(p: float) -> float:
+    """The standard normal quantile; statistics is imported here, not at start-up (it costs 0.1 s to import)."""
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(p)

@@ -6,7 +6,7 @@ import pytest
 
 from ppolearn.cli import main
 
-TINY = ["--set", "n_steps=32", "--set", "batch_size=32", "--set", "n_epochs=2", "--set", "net_arch=[16]"]
+TINY = ["--set", "n_steps=32", "batch_size=32", "--set", "n_epochs=2", "net_arch=[16]"]  # pairs after one --set too
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +63,18 @@ def test_render_and_plot(pendulum_run, tmp_path):
     assert gif.read_bytes()[:6] in (b"GIF89a", b"GIF87a") and gif.stat().st_size < 2_000_000
     assert main(["plot", str(pendulum_run), "--out", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_plot_drawn_beside_the_evaluation_is_written_or_its_failure_raised(pendulum_run, tmp_path):
+    from ppolearn.errors import PPOLearnError
+    from ppolearn.plots import start_plot
+
+    png = tmp_path / "beside.png"
+    assert start_plot(pendulum_run / "metrics.csv", png)() == png and png.read_bytes()[:4] == b"\x89PNG"
+    wait = start_plot(tmp_path / "missing.csv", tmp_path / "never.png")
+    with pytest.raises(PPOLearnError, match="no metrics.csv at"):
+        wait()
+    assert not (tmp_path / "never.png").exists()
 
 
 def test_presets_lists_and_shows(capsys):
