@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -154,7 +155,10 @@ def _free_port() -> int:
 
 @pytest.fixture
 def ray_cluster():
-    """A one-node cluster started with `ray start --head` on loopback, stopped with `ray stop`."""
+    """A one-node cluster of its own, on loopback: `ray start --head --block`, ended by signalling that process.
+
+    Not `ray stop`: that stops every Ray process on the machine, a user's own cluster or another job's included.
+    """
     ray = pytest.importorskip("ray")
     if ray.is_initialized():  # this test's driver joins the cluster instead of the module's local Ray
         ray.shutdown()
@@ -164,10 +168,25 @@ def ray_cluster():
     # needs token mode too (older Ray ignores the variable).
     env = dict(os.environ, PYTHONPATH=WORKER_PATH, RAY_AUTH_MODE="token")
     start = [ray_cli, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2"]
-    start += ["--include-dashboard=false", "--disable-usage-stats"]
-    subprocess.run(start, check=True, env=env, capture_output=True, timeout=120)
-    yield f"127.0.0.1:{port}", env
-    subprocess.run([ray_cli, "stop"], env=env, capture_output=True, timeout=120)
+    start += ["--include-dashboard=false", "--disable-usage-stats", "--block"]
+    head = subprocess.Popen(start, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # the head's GCS answers on the port once the cluster is up
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if head.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"`ray start --head` did not come up (exit code {head.poll()})")
+                time.sleep(0.5)
+        yield f"127.0.0.1:{port}", env
+    finally:
+        head.send_signal(signal.SIGTERM)  # --block: the head takes its own processes down with it
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            head.kill()
 
 
 def test_cli_trains_through_a_ray_cluster_address(ray_cluster, tmp_path):
