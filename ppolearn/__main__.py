@@ -1,7 +1,5 @@
 """`python -m ppolearn` is the `ppolearn` command."""
 
-import sys
+from ppolearn.cli import entry
 
-from ppolearn.cli import main
-
-sys.exit(main())
+entry()

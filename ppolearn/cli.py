@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shlex
 import signal
@@ -142,6 +143,25 @@ def main(argv: Optional[List[str]] = None) -> int:
         return _run(args)
     except KeyboardInterrupt:  # a further Ctrl-C while reporting the first one
         return EXIT_INTERRUPTED
+
+
+def entry() -> None:
+    """The `ppolearn` command: :func:`main`, then an exit that skips the interpreter's tear-down.
+
+    Why: unloading torch, matplotlib and Gymnasium module by module took about 0.45 s of every command here
+    (``python -c "import ppolearn.cli"``: 2.5 s as a whole process, 2.1 s ending with ``os._exit``). By then
+    every file is written and closed, the environments and workers are closed, and the standard streams and
+    logging are flushed below. Where a Ray instance is still up, the normal exit runs: Ray's own exit
+    handler shuts it down.
+    """
+    code = main()
+    ray = sys.modules.get("ray")
+    if ray is not None and getattr(ray, "is_initialized", lambda: False)():
+        sys.exit(code)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -113,3 +113,16 @@ def test_real_process_unknown_env_one_line_exit_2():
     assert proc.stderr.strip().splitlines() == [
         "ppolearn: error: unknown environment 'NoSuchEnv-v0' (see gymnasium.pprint_registry() for the ids)"
     ]
+
+
+def test_real_process_ends_quickly_with_every_file_and_line_written(tmp_path):
+    """The command skips the interpreter's tear-down: nothing it printed or wrote may be lost to that."""
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "ppolearn", "train", "--env", "Pendulum-v1", "--total-timesteps", "128"]
+    cmd += ["--num-envs", "2", *TINY, "eval_episodes=3", "--run-dir", str(run_dir)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "over 3 episodes" in proc.stdout and proc.stdout.endswith("\n")
+    assert json.loads((run_dir / "eval.json").read_text())["episodes"] == 3
+    assert (run_dir / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert len((run_dir / "metrics.csv").read_text().splitlines()) == 1 + 2
