@@ -25,3 +25,28 @@ def test_benchmark_smoke_writes_every_table(tmp_path):
     assert any(r["lib"] == "ppolearn" and r["env"] == "ppolearn/Pendulum-v1" for r in data["target"])
     assert all(r["peak_rss_mib"] > 0 for r in data["throughput"] + data["target"] + data["scaling"])
     assert plot.stat().st_size > 0
+
+
+def _run(module, *args):
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    done = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_batched_path_benchmark_splits_an_iteration(tmp_path):
+    results, md = tmp_path / "batched.json", tmp_path / "B.md"
+    _run("benchmarks.batched", "--num-envs", "16", "--iterations", "1", "--out", str(results), "--markdown", str(md))
+    row = json.loads(results.read_text())["rows"][0]
+    assert row["num_envs"] == 16 and 0 < row["train_steps_per_s"] < row["env_steps_per_s"]
+    assert set(row["seconds_per_iteration"]) == {"environment", "inference", "rollout_rest", "update"}
+    assert "<!-- batched-cpu:start -->" in md.read_text() and "| 16 |" in md.read_text()
+
+
+def test_cleanrl_style_benchmark_trains_both_and_judges_them(tmp_path):
+    results = tmp_path / "cleanrl.json"
+    out = _run("benchmarks.cleanrl_style", "--steps", "2048", "--repeats", "1", "--results", str(results))
+    rows = json.loads(results.read_text())
+    assert [len(rows[k]) for k in ("cleanrl-style", "ppolearn")] == [1, 1]
+    assert all(r["train_s"] > 0 and -2000 < r["mean_return"] <= 0 for k in rows for r in rows[k])
+    assert "CleanRL-style / ppolearn" in out
