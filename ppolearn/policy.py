@@ -41,40 +41,45 @@ class Policy(nn.Module):
         self.encoder = encoder
         self.actor = actor
         self.critic = critic
+        # plain references too: a submodule attribute goes through nn.Module.__getattr__, which costs more
+        # than a 64-wide layer, and these are read several times per environment step and per minibatch
+        # (a tuple: nn.Module would register modules assigned one by one a second time)
+        self._parts = (encoder, actor, critic)
 
     def features(self, obs: Obs) -> torch.Tensor:
         """What the heads read: the encoder's output, or the (normalised) vector itself where there is none."""
-        return obs if self.encoder is None else self.encoder(obs)
+        encoder = self._parts[0]
+        return obs if encoder is None else encoder(obs)
 
     def act(
         self, obs: Obs, generator: Optional[torch.Generator] = None, mask: Optional[torch.Tensor] = None
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """A sampled action, its log-probability and V(s), from one pass of the encoder (the rollout's step)."""
         features = self.features(obs)
-        action, log_prob = self.actor.sample(features, generator, mask)
-        return action, log_prob, self.critic(features)
+        action, log_prob = self._parts[1].sample(features, generator, mask)
+        return action, log_prob, self._parts[2](features)
 
     def sample(
         self, obs: Obs, generator: Optional[torch.Generator] = None, mask: Optional[torch.Tensor] = None
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         """An action drawn from pi(.|obs) and its log-probability (the tutorial's get_action)."""
-        return self.actor.sample(self.features(obs), generator, mask)
+        return self._parts[1].sample(self.features(obs), generator, mask)
 
     def value(self, obs: Obs) -> torch.Tensor:
         """V(s)."""
-        return self.critic(self.features(obs))
+        return self._parts[2](self.features(obs))
 
     def evaluate(
         self, obs: Obs, actions: torch.Tensor, mask: Optional[torch.Tensor] = None
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """V(s), log pi(a|s) and the entropy under the current parameters (the tutorial's evaluate())."""
         features = self.features(obs)
-        log_probs, entropy = self.actor.evaluate(features, actions, mask)
-        return self.critic(features), log_probs, entropy
+        log_probs, entropy = self._parts[1].evaluate(features, actions, mask)
+        return self._parts[2](features), log_probs, entropy
 
     def mode(self, obs: Obs, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """The most likely action."""
-        return self.actor.mode(self.features(obs), mask)
+        return self._parts[1].mode(self.features(obs), mask)
 
     # --- the memory core's interface (rsl_rl's); feed-forward: nothing to keep --------------------------
 

@@ -115,6 +115,10 @@ def test_a_model_file_with_old_spec_dicts_loads_and_predicts(tmp_path):
     data["obs_spec"] = {"dim": 4, "keys": None, "shapes": [[4]]}
     data["action_spec"] = {"kind": "discrete", "dim": 2, "low": None, "high": None, "shape": None, "start": 0}
     data["format_version"] = 1
+    # formats 1 and 2 saved the actor and critic apart, not one policy state dict
+    policy = data.pop("policy")
+    for part in ("actor", "critic"):
+        data[part] = {k[len(part) + 1 :]: v for k, v in policy.items() if k.startswith(part + ".")}
     torch.save(data, tmp_path / "old.pt")
     old = PPO.load(tmp_path / "old.pt", env="CartPole-v1")  # the spaces check passes against the real env
     obs = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)

@@ -57,8 +57,7 @@ def obs_tensor(encoded: Union[np.ndarray, Dict[str, np.ndarray]], device: torch.
     """Encoded numpy observations (ObsSpec.encode) as tensors on ``device``: the vector as float32, images
     as the uint8 they are. from_numpy shares memory, so only a contiguous copy is made where needed."""
 
-    def convert(array: np.ndarray) -> torch.Tensor:
-        dtype = np.uint8 if array.dtype == np.uint8 else np.float32
-        return torch.from_numpy(np.ascontiguousarray(array, dtype=dtype)).to(device, non_blocking=True)
-
-    return obs_map(convert, encoded)
+    if isinstance(encoded, dict):
+        return {key: obs_tensor(part, device) for key, part in encoded.items()}
+    dtype = np.uint8 if encoded.dtype == np.uint8 else np.float32
+    return torch.from_numpy(np.ascontiguousarray(encoded, dtype=dtype)).to(device, non_blocking=True)

@@ -145,11 +145,9 @@ class GymVecEnv:
             raise EnvError(f"environment '{self.env_id}' raised in reset(): {type(exc).__name__}: {exc}") from exc
         return "info" if "action_mask" in info else None
 
-    def _read_masks(self, info: dict) -> Optional[torch.Tensor]:
+    def _read_masks(self, info: dict) -> torch.Tensor:
         """The masks of the observations just returned, (N, mask_dim) bool; all True where an environment
         gave none in its info."""
-        if self._mask_source is None:
-            return None
         width = self.action_spec.mask_dim
         if self._mask_source == "method":
             masks = np.stack([np.asarray(m, dtype=bool).reshape(width) for m in self.envs.call("action_masks")])
@@ -184,7 +182,7 @@ class GymVecEnv:
             self.envs.action_space.seed(seed)
         self._returns[:] = 0
         self._lengths[:] = 0
-        self._masks = self._read_masks(info)
+        self._masks = self._read_masks(info) if self.masked else None
         return obs_tensor(self._encode(obs, batched=True), self.device)
 
     def step(self, actions: torch.Tensor) -> StepResult:
@@ -197,7 +195,8 @@ class GymVecEnv:
             ) from exc
         self._steps += 1
         encoded = self._encode(obs, batched=True)
-        self._masks = self._read_masks(infos)
+        if self.masked:
+            self._masks = self._read_masks(infos)
         reward = self._finite(np.asarray(reward, dtype=np.float64), "reward")
         done = np.logical_or(terminated, truncated)
 
