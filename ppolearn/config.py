@@ -73,6 +73,8 @@ class PPOConfig:
     image_obs: bool = True  # uint8 Boxes of 3 dims with 1-4 channels at an end are images (a CNN, stored as
     # uint8); false flattens every Box into the vector
     channels_last: Optional[bool] = None  # images' channel axis: null reads it from the shape (last if 1-4)
+    image_scale: float = 255.0  # the CNN reads image / image_scale: 255 for pixels; MiniGrid's symbolic grid
+    # (object, colour and state indices of at most 10) would be squeezed into [0, 0.04] by 255, so its preset uses 10
     action_masking: str = "auto"  # invalid-action masks (Discrete, MultiDiscrete) from the env's
     # action_masks() or info["action_mask"]: "auto" where it gives them, "true" (required), "false" (ignored)
 
@@ -154,6 +156,7 @@ _CHECKS: Dict[str, _Check] = {
     "max_grad_norm": (_positive, "a positive number"),
     "target_kl": (lambda v: v is None or v > 0, "a positive number or null"),
     "clip_obs": (_positive, "a positive number"),
+    "image_scale": (_positive, "a positive number"),
     "clip_reward": (_positive, "a positive number"),
     "net_arch": (lambda v: len(v) > 0 and all(n > 0 for n in v), "a non-empty list of positive layer sizes"),
     "activation": (lambda v: v in ("tanh", "relu", "elu"), "'tanh', 'relu' or 'elu'"),

@@ -2,7 +2,8 @@
 vector the actor and critic MLPs read.
 
     vectors only    no encoder at all: the MLPs read the normalised float vector directly (the fast path)
-    images          one CNN per image, scaled to [0, 1] here (``/ 255``, never the running normaliser):
+    images          one CNN per image, scaled to [0, 1] here (``/ 255`` for pixels, config ``image_scale``;
+                    never the running normaliser):
                     NatureCNN (8x8/4, 4x4/2, 3x3/1 convolutions, then linear 512; Mnih et al. 2015, as SB3
                     and CleanRL's ppo_atari) for frames of 36 px and more, and a small CNN (2x2
                     convolutions of 16/32/64 channels with a 2x2 max-pool, as rl-starter-files for
@@ -61,10 +62,12 @@ def small_cnn(channels: int, side: int, ortho_init: bool) -> nn.Sequential:
 
 
 class ImageEncoder(nn.Module):
-    """uint8 (n, C, H, W) frames -> float features: scaled to [0, 1], then the CNN the layout names."""
+    """uint8 (n, C, H, W) frames -> float features: divided by ``scale`` (255: pixels to [0, 1]), then the
+    CNN the layout names."""
 
-    def __init__(self, node: Node, chw: List[int], ortho_init: bool) -> None:
+    def __init__(self, node: Node, chw: List[int], ortho_init: bool, scale: float = 255.0) -> None:
         super().__init__()
+        self.scale = float(scale)
         channels, height, width = chw
         if node["cnn"] == "nature":
             self.cnn = nature_cnn(channels, ortho_init)
@@ -80,18 +83,20 @@ class ImageEncoder(nn.Module):
         self.out_dim = 512 if self.linear is not None else flat
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        # why /255 here and not in the normaliser: pixel statistics are known, and uint8 stays uint8 in storage
-        x = self.cnn(frames.float() / 255.0)
+        # why scaled here and not in the normaliser: the range is known, and uint8 stays uint8 in storage
+        x = self.cnn(frames.float() / self.scale)
         return torch.relu(self.linear(x)) if self.linear is not None else x
 
 
 class ObsEncoder(nn.Module):
     """A space with images: each image through its CNN, the vector as it is, concatenated."""
 
-    def __init__(self, spec: ObsSpec, ortho_init: bool) -> None:
+    def __init__(self, spec: ObsSpec, ortho_init: bool, image_scale: float = 255.0) -> None:
         super().__init__()
         self.keys = list(spec.images)
-        self.cnns = nn.ModuleList(ImageEncoder(spec.image_nodes[k], spec.images[k], ortho_init) for k in self.keys)
+        self.cnns = nn.ModuleList(
+            ImageEncoder(spec.image_nodes[k], spec.images[k], ortho_init, image_scale) for k in self.keys
+        )
         self.has_vector = spec.dim > 0
         self.out_dim = spec.dim + sum(cnn.out_dim for cnn in self.cnns)
 
@@ -102,9 +107,9 @@ class ObsEncoder(nn.Module):
         return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
 
 
-def build_encoder(spec: ObsSpec, ortho_init: bool) -> Optional[ObsEncoder]:
+def build_encoder(spec: ObsSpec, ortho_init: bool, image_scale: float = 255.0) -> Optional[ObsEncoder]:
     """The encoder for ``spec``; None for vector-only spaces, whose MLPs read the observation directly."""
-    return ObsEncoder(spec, ortho_init) if spec.images else None
+    return ObsEncoder(spec, ortho_init, image_scale) if spec.images else None
 
 
 def features_dim(spec: ObsSpec, encoder: Optional[ObsEncoder]) -> int:

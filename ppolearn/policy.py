@@ -96,8 +96,8 @@ class Policy(nn.Module):
 
 def build_policy(obs_spec: ObsSpec, action_spec: ActionSpec, cfg: PPOConfig) -> Policy:
     """The encoder for the observation space, the head for the action space and the critic, from the
-    config's net_arch, activation, ortho_init and log_std_init."""
-    encoder = build_encoder(obs_spec, cfg.ortho_init)
+    config's net_arch, activation, ortho_init, log_std_init and image_scale."""
+    encoder = build_encoder(obs_spec, cfg.ortho_init, cfg.image_scale)
     width = features_dim(obs_spec, encoder)
     actor = build_actor(width, action_spec, cfg.net_arch, cfg.activation, cfg.ortho_init, cfg.log_std_init)
     critic = Critic(width, cfg.net_arch, cfg.activation, cfg.ortho_init)

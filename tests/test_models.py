@@ -15,6 +15,7 @@ from ppolearn.envs import GymVecEnv
 from ppolearn.envs.check import describe_spaces
 from ppolearn.envs.spaces import ActionSpec, ObsSpec
 from ppolearn.errors import EnvError
+from ppolearn.evaluation import evaluate_policy
 from ppolearn.networks import CategoricalActor, MultiCategoricalActor
 from ppolearn.policy import build_policy
 
@@ -92,6 +93,12 @@ def test_nature_cnn_reads_atari_frames():
     spec = ObsSpec.from_space(S.Box(0, 255, (4, 84, 84), np.uint8))
     encoder = ObsEncoder(spec, ortho_init=True)
     assert encoder({"image": torch.zeros(2, 4, 84, 84, dtype=torch.uint8)}).shape == (2, 512)
+
+
+def test_image_scale_divides_the_frames():
+    spec = ObsSpec.from_space(GRID)
+    policy = build_policy(spec, ActionSpec.from_space(S.Discrete(3)), build_config({}, {"image_scale": 10}))
+    assert policy.encoder.cnns[0].scale == 10.0
 
 
 @pytest.mark.parametrize("channels_first", [False, True])
@@ -212,4 +219,11 @@ def test_a_cnn_policy_learns_to_read_a_bright_pixel():
         answers.append(env.quadrant)
     accuracy = float(np.mean(model.predict(np.stack(frames))[0] == np.array(answers)))
     assert accuracy >= 0.9, accuracy  # chance is 0.25
+    model.close()
+
+
+def test_evaluation_applies_the_environments_masks():
+    model = PPO(MaskedChoiceEnv, **TINY)  # an invalid action would raise in the environment
+    result = evaluate_policy(model, MaskedChoiceEnv, episodes=6, seed=1000)
+    assert result["episodes"] == 6
     model.close()

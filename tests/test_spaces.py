@@ -81,7 +81,7 @@ def test_nested_dict_and_tuple_keep_a_fixed_order():
 
 def test_a_text_entry_is_dropped_with_one_warning():
     space = S.Dict({"image": S.Box(0, 255, (2,), np.uint8), "mission": S.Text(10)})
-    with pytest.warns(UserWarning, match=r"observation\['mission'\] is a Text space; ppolearn drops it"):
+    with pytest.warns(UserWarning, match=r"observation\['mission'\] is a text space \(Text\); ppolearn drops it"):
         spec = ObsSpec.from_space(space)
     assert spec.dim == 2
     np.testing.assert_array_equal(spec.encode({"image": np.array([1, 2], np.uint8), "mission": "go"}), [1, 2])

@@ -154,6 +154,8 @@ def _spaces(env: gym.Env) -> List[Finding]:
 
 def _time_limit(env: gym.Env) -> List[Finding]:
     limit = env.spec.max_episode_steps if env.spec is not None else None
+    if limit is None and isinstance(getattr(env.unwrapped, "max_steps", None), int):
+        limit = env.unwrapped.max_steps  # MiniGrid truncates its episodes itself
     wrapped = env
     while isinstance(wrapped, gym.Wrapper) and limit is None:
         if isinstance(wrapped, gym.wrappers.TimeLimit):

@@ -101,15 +101,27 @@ def _layout(space: gym.Space, where: str, image_obs: bool = True, channels_last:
     if isinstance(space, gym.spaces.Tuple):
         items = [_layout(s, f"{where}[{i}]", image_obs, channels_last) for i, s in enumerate(space.spaces)]
         return {"type": "tuple", "items": items}
-    if isinstance(space, gym.spaces.Text):
+    if _is_text(space):
         warnings.warn(
-            f"{where} is a Text space; ppolearn drops it (the policy does not see it)", UserWarning, stacklevel=4
+            f"{where} is a text space ({type(space).__name__}); ppolearn drops it (the policy does not see it)",
+            UserWarning,
+            stacklevel=4,
         )
         return {"type": "text"}
     raise EnvError(
         f"{where} space {type(space).__name__} is not supported: ppolearn takes Box, Discrete, MultiDiscrete, "
         "MultiBinary and Dict / Tuple of them; wrap the environment to return one of those"
     )
+
+
+def _is_text(space: gym.Space) -> bool:
+    """A space of strings: Text, or one of its kind such as MiniGrid's MissionSpace (samples are str)."""
+    if isinstance(space, gym.spaces.Text):
+        return True
+    try:
+        return isinstance(space.sample(), str)
+    except Exception:  # a space that cannot sample is not one ppolearn can use either way
+        return False
 
 
 def _width(node: Node) -> int:
