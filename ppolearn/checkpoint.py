@@ -21,7 +21,9 @@ import torch
 from ppolearn.errors import CheckpointError, PPOLearnError
 
 FORMAT = "ppolearn"
-FORMAT_VERSION = 2  # 2: obs_spec holds the encoding layout (format 1 files, dim/keys/shapes, still load)
+# 2: obs_spec holds the encoding layout (format 1 files, dim/keys/shapes, still load); 3: the layout may hold
+# images, and the weights are one "policy" state dict (encoder, actor, critic; 1 and 2 saved actor and critic)
+FORMAT_VERSION = 3
 _CKPT_NAME = re.compile(r"^step_(\d+)\.pt$")
 
 

@@ -317,7 +317,9 @@ def _load(run_dir: str, env: Optional[str] = None, best: bool = False) -> Any:
 
         probe = make_env(env, **model.config.env_kwargs)
         try:
-            obs, act = ObsSpec.from_space(probe.observation_space), ActionSpec.from_space(probe.action_space)
+            cfg = model.config
+            obs = ObsSpec.from_space(probe.observation_space, cfg.image_obs, cfg.channels_last)
+            act = ActionSpec.from_space(probe.action_space)
         finally:
             probe.close()
         reason = space_mismatch(model.obs_spec, model.action_spec, obs, act, env)
@@ -380,11 +382,12 @@ def cmd_presets(args: argparse.Namespace) -> int:
 def cmd_check_env(args: argparse.Namespace) -> int:
     from ppolearn.config import build_config, load_preset, parse_env_kwargs
     from ppolearn.envs import preset_key
-    from ppolearn.envs.check import PROBLEM, check_environment
+    from ppolearn.envs.check import PROBLEM, check_environment, describe_spaces
 
     config = build_config(load_preset(preset_key(args.env)), {"success": args.success} if args.success else {})
     env_kwargs = {**config.env_kwargs, **parse_env_kwargs(args.env_kwargs)}
     findings = check_environment(args.env, config.success, env_kwargs)
+    print(describe_spaces(args.env, env_kwargs, config.image_obs, config.channels_last))
     for finding in findings:
         print(finding)
     problems = sum(f.severity == PROBLEM for f in findings)

@@ -69,7 +69,16 @@ class PPOConfig:
     sanitize_nonfinite: bool = False  # replace NaN/inf in observations and rewards (NaN->0, inf->+-1e6) instead
     # of stopping with an error at the step they appear
 
-    # --- networks (separate actor and critic, as in the tutorial) ---
+    # --- what the policy sees and may do (ppolearn/envs/spaces.py, ppolearn/encoders.py) ---
+    image_obs: bool = True  # uint8 Boxes of 3 dims with 1-4 channels at an end are images (a CNN, stored as
+    # uint8); false flattens every Box into the vector
+    channels_last: Optional[bool] = None  # images' channel axis: null reads it from the shape (last if 1-4)
+    image_scale: float = 255.0  # the CNN reads image / image_scale: 255 for pixels; MiniGrid's symbolic grid
+    # (object, colour and state indices of at most 10) would be squeezed into [0, 0.04] by 255, so its preset uses 10
+    action_masking: str = "auto"  # invalid-action masks (Discrete, MultiDiscrete) from the env's
+    # action_masks() or info["action_mask"]: "auto" where it gives them, "true" (required), "false" (ignored)
+
+    # --- networks (separate actor and critic MLPs, as in the tutorial; a CNN shared by both for images) ---
     net_arch: List[int] = field(default_factory=lambda: [64, 64])
     activation: str = "tanh"
     log_std_init: float = 0.0  # initial log standard deviation of the Gaussian policy
@@ -147,9 +156,11 @@ _CHECKS: Dict[str, _Check] = {
     "max_grad_norm": (_positive, "a positive number"),
     "target_kl": (lambda v: v is None or v > 0, "a positive number or null"),
     "clip_obs": (_positive, "a positive number"),
+    "image_scale": (_positive, "a positive number"),
     "clip_reward": (_positive, "a positive number"),
     "net_arch": (lambda v: len(v) > 0 and all(n > 0 for n in v), "a non-empty list of positive layer sizes"),
     "activation": (lambda v: v in ("tanh", "relu", "elu"), "'tanh', 'relu' or 'elu'"),
+    "action_masking": (lambda v: v in ("auto", "true", "false"), "'auto', 'true' or 'false'"),
     "log_std_init": (lambda v: -20 <= v <= 2, "in [-20, 2]"),
     "checkpoint_every": (_nonneg, "an integer >= 0"),
     "keep_checkpoints": (_positive, "a positive integer"),
@@ -189,6 +200,8 @@ def _coerce(name: str, value: Any) -> Any:
             raise bad
         return float(number)
     if ftype is str:
+        if isinstance(value, bool):  # YAML reads true / false as booleans; action_masking takes them as words
+            return str(value).lower()
         if not isinstance(value, str):
             raise bad
         return value

@@ -27,15 +27,16 @@ import torch
 
 from ppolearn.config import PPOConfig, build_config
 from ppolearn.envs import ActionSpec, EnvSpec, GymVecEnv, ObsSpec, is_vec_env
+from ppolearn.envs.obs import Obs, obs_assign, obs_cat, obs_map
 from ppolearn.errors import ConfigError, PPOLearnError
-from ppolearn.networks import Actor, Critic, build_actor
 from ppolearn.normalize import ObsNormalizer, RewardScaler, RunningMeanStd
+from ppolearn.policy import Policy, build_policy
 from ppolearn.rollout import EpisodeStats, RolloutBuffer, rollout
 
 log = logging.getLogger(__name__)
 
 MAX_RESTARTS_PER_SLICE = 3  # a slice whose worker dies this often in one iteration points at a real fault
-BUFFER_FIELDS = ("obs", "acts", "log_probs", "values", "rewards", "dones")
+BUFFER_FIELDS = ("obs", "acts", "log_probs", "values", "rewards", "dones", "masks")  # masks: None unmasked
 
 
 def import_ray() -> Any:
@@ -100,38 +101,39 @@ class RolloutWorker:
             env_kwargs=cfg.env_kwargs,
             sanitize_nonfinite=cfg.sanitize_nonfinite,
             success=cfg.success,
+            image_obs=cfg.image_obs,
+            channels_last=cfg.channels_last,
+            action_masking=cfg.action_masking,
         )
         obs_spec, action_spec = self.env.obs_spec, self.env.action_spec
-        self.actor: Actor = build_actor(
-            obs_spec.dim, action_spec, cfg.net_arch, cfg.activation, cfg.ortho_init, cfg.log_std_init
-        )
-        self.critic = Critic(obs_spec.dim, cfg.net_arch, cfg.activation, cfg.ortho_init)
+        self.policy: Policy = build_policy(obs_spec, action_spec, cfg)
         self.obs_norm = ObsNormalizer(obs_spec.dim, cfg.clip_obs, cfg.normalize_obs)
         self.obs_norm.rms = FrozenStats((obs_spec.dim,))
         self.reward_scaler = RewardScaler(num_envs, cfg.gamma, cfg.clip_reward, cfg.normalize_reward)
         self.reward_scaler.rms = FrozenStats(())
         self.generator = torch.Generator()
         self.generator.manual_seed(worker_seed(cfg.seed, index))
-        self.buffer = RolloutBuffer(cfg.n_steps, num_envs, obs_spec.dim, action_spec, torch.device("cpu"))
-        self.next_obs: Optional[torch.Tensor] = None
+        self.buffer = RolloutBuffer(
+            cfg.n_steps, num_envs, obs_spec, action_spec, torch.device("cpu"), masked=self.env.masked
+        )
+        self.next_obs: Optional[Obs] = None
 
-    def specs(self) -> Tuple[Dict[str, Any], Dict[str, Any]]:
-        return self.env.obs_spec.to_dict(), self.env.action_spec.to_dict()
+    def specs(self) -> Tuple[Dict[str, Any], Dict[str, Any], bool]:
+        """The spaces, and whether the environments give action masks."""
+        return self.env.obs_spec.to_dict(), self.env.action_spec.to_dict(), self.env.masked
 
     def pid(self) -> int:
         return os.getpid()
 
     def collect(self, broadcast: Dict[str, Any], seed: int, reset: bool) -> Dict[str, Any]:
         """One rollout of the slice with the broadcast weights; ``reset`` restarts the episodes from ``seed``."""
-        self.actor.load_state_dict(broadcast["actor"])
-        self.critic.load_state_dict(broadcast["critic"])
+        self.policy.load_state_dict(broadcast["policy"])
         self.obs_norm.rms.start_iteration(broadcast["obs_rms"])
         self.reward_scaler.rms.start_iteration(broadcast["ret_rms"])
         if reset or self.next_obs is None:  # a new worker's envs start fresh, seeded like the local backend's
             self.next_obs = self.env.reset(seed=seed + self.first_env)
         self.next_obs, episodes = rollout(
-            self.actor,
-            self.critic,
+            self.policy,
             self.env,
             self.buffer,
             self.next_obs,
@@ -160,7 +162,7 @@ class RemoteRollout:
     """What the workers sent back besides the buffer contents, in worker order."""
 
     episodes: EpisodeStats
-    next_obs: torch.Tensor  # raw observations to continue from, all envs
+    next_obs: Obs  # raw observations to continue from, all envs
     reward_returns: torch.Tensor  # running discounted returns, all envs
     obs_seen: List[Dict[str, torch.Tensor]]  # per worker: mean/var/count of the raw observations it saw
     ret_seen: List[Dict[str, torch.Tensor]]  # per worker: the same for its discounted returns
@@ -188,13 +190,14 @@ class RayRolloutGroup:
         self._actor_class = self.ray.remote(num_cpus=1, max_restarts=0)(RolloutWorker)  # restarts are ours
         self.workers = [self._spawn(i) for i in range(config.num_workers)]
         self.restarts = 0
+        self.masked = False  # whether the environments give action masks: known with specs()
 
     def _spawn(self, index: int) -> Any:
         first, count = self.slices[index]
         return self._actor_class.remote(self.env, self.config.to_dict(), index, first, count)
 
     def specs(self) -> Tuple[ObsSpec, ActionSpec]:
-        obs, action = self.ray.get(self.workers[0].specs.remote())
+        obs, action, self.masked = self.ray.get(self.workers[0].specs.remote())
         return ObsSpec(**obs), ActionSpec(**action)
 
     def worker_pids(self) -> List[int]:
@@ -202,8 +205,7 @@ class RayRolloutGroup:
 
     def collect(
         self,
-        actor: Actor,
-        critic: Critic,
+        policy: Policy,
         obs_rms: RunningMeanStd,
         ret_rms: RunningMeanStd,
         buffer: RolloutBuffer,
@@ -214,23 +216,24 @@ class RayRolloutGroup:
         cpu = lambda state: {k: v.detach().cpu() for k, v in state.items()}  # noqa: E731 - workers run on CPU
         broadcast = self.ray.put(
             {
-                "actor": cpu(actor.state_dict()),
-                "critic": cpu(critic.state_dict()),
+                "policy": cpu(policy.state_dict()),
                 "obs_rms": cpu(obs_rms.state_dict()),
                 "ret_rms": cpu(ret_rms.state_dict()),
             }
         )
         pending = [w.collect.remote(broadcast, seed, reset) for w in self.workers]
         results = [self._result(i, ref, broadcast, seed) for i, ref in enumerate(pending)]
-        device = buffer.obs.device
+        device = buffer.log_probs.device
         for (first, count), result in zip(self.slices, results):
             for name in BUFFER_FIELDS:
-                getattr(buffer, name)[:, first : first + count] = result[name].to(device)
+                if result[name] is not None:
+                    part = obs_map(lambda t: t.to(device), result[name])
+                    obs_assign(getattr(buffer, name), (slice(None), slice(first, first + count)), part)
             buffer.last_value[first : first + count] = result["last_value"].to(device)
         returns, lengths, successes = (torch.cat([r["episodes"][k] for r in results]) for k in range(3))
         return RemoteRollout(
             episodes=EpisodeStats(returns, lengths, successes),
-            next_obs=torch.cat([r["next_obs"] for r in results]).to(device),
+            next_obs=obs_map(lambda t: t.to(device), obs_cat([r["next_obs"] for r in results])),
             reward_returns=torch.cat([r["reward_returns"] for r in results]).to(device),
             obs_seen=[r["obs_seen"] for r in results],
             ret_seen=[r["ret_seen"] for r in results],

@@ -98,17 +98,24 @@ def _run_episodes(
             instances.append(factory())
         slots: Dict[int, Dict[str, Any]] = {}  # slot -> the episode it runs and its running figures
         obs: Dict[int, Any] = {}
+        masks: Dict[int, Optional[np.ndarray]] = {}  # each slot's valid actions now (None: unmasked)
+        masked = model.action_spec.mask_dim > 0 and model.config.action_masking != "false"
         next_episode = 0
         for slot, instance in enumerate(instances):
-            obs[slot], _ = instance.reset(seed=seed + next_episode)
+            obs[slot], info = instance.reset(seed=seed + next_episode)
+            masks[slot] = _action_mask(instance, info, masked)
             slots[slot] = {"episode": next_episode, "ret": 0.0, "length": 0, "first": None}
             next_episode += 1
         while slots:
             active = list(slots)
-            actions, _ = model.predict(_stack([obs[s] for s in active]), deterministic=deterministic)
+            given = _stack_masks([masks[s] for s in active], model.action_spec.mask_dim) if masked else None
+            actions, _ = model.predict(
+                _stack([obs[s] for s in active]), deterministic=deterministic, action_masks=given
+            )
             for slot, action in zip(active, actions):
                 state = slots[slot]
                 obs[slot], reward, terminated, truncated, info = instances[slot].step(action)
+                masks[slot] = _action_mask(instances[slot], info, masked)
                 state["ret"] += float(reward)
                 state["length"] += 1
                 if state["first"] is None and info.get("is_success"):
@@ -118,7 +125,8 @@ def _run_episodes(
                 success = bool(info["is_success"]) if "is_success" in info else None
                 results[state["episode"]] = Episode(state["ret"], state["length"], success, state["first"])
                 if next_episode < episodes:
-                    obs[slot], _ = instances[slot].reset(seed=seed + next_episode)
+                    obs[slot], info = instances[slot].reset(seed=seed + next_episode)
+                    masks[slot] = _action_mask(instances[slot], info, masked)
                     slots[slot] = {"episode": next_episode, "ret": 0.0, "length": 0, "first": None}
                     next_episode += 1
                 else:
@@ -131,6 +139,22 @@ def _run_episodes(
         for instance in instances:
             instance.close()
     return [r for r in results if r is not None]
+
+
+def _action_mask(env: Any, info: Dict[str, Any], masked: bool) -> Optional[np.ndarray]:
+    """The valid actions of ``env``'s current observation, as training reads them (sb3-contrib's
+    ``action_masks()`` method, else ``info["action_mask"]``); None where unmasked or none is given."""
+    if not masked:
+        return None
+    if env.has_wrapper_attr("action_masks"):
+        return np.asarray(env.get_wrapper_attr("action_masks")(), dtype=bool)
+    mask = info.get("action_mask")
+    return None if mask is None else np.asarray(mask, dtype=bool)
+
+
+def _stack_masks(masks: List[Optional[np.ndarray]], width: int) -> np.ndarray:
+    """One mask row per observation; all actions valid where an environment gave none."""
+    return np.stack([np.ones(width, dtype=bool) if m is None else m.reshape(width) for m in masks])
 
 
 def _stack(observations: List[Any]) -> Any:

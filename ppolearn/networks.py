@@ -1,4 +1,10 @@
-"""The actor (policy) and critic (value function), separate networks as in the tutorial.
+"""The action heads (actor: one per action space kind) and the critic, each an MLP over the features the
+observation encoder gives (for vector-only spaces, the normalised observation itself); ppolearn/policy.py
+puts them together with the encoder.
+
+Invalid-action masks (Discrete and MultiDiscrete) set the logits of masked choices to a large negative
+number before the softmax, in sampling and in ``evaluate`` alike: the update then scores each action under
+the same distribution that sampled it, so the PPO ratio compares like with like (sb3-contrib's MaskablePPO).
 
 Log-probabilities and entropies are written out in closed form rather than through
 ``torch.distributions``: the same numbers (a test checks them against torch.distributions) without the
@@ -19,6 +25,12 @@ from ppolearn.envs.spaces import ActionSpec
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
 _FUNCTIONS = {"tanh": torch.tanh, "relu": torch.relu, "elu": F.elu}
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+# A masked logit: finite (not -inf) so that 0 * log p stays 0 in the entropy; exp of it underflows to 0.
+MASKED_LOGIT = -1e8
+
+
+def _masked(logits: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
+    return logits if mask is None else logits.masked_fill(~mask, MASKED_LOGIT)
 
 
 class MLP(nn.Sequential):
@@ -67,19 +79,25 @@ class Critic(nn.Module):
 
 
 class Actor(nn.Module):
-    """Common interface of every policy: sample for rollouts, evaluate for updates, mode for deployment."""
+    """Common interface of every action head: sample for rollouts, evaluate for updates, mode for deployment.
+
+    ``obs`` is the feature batch; ``mask`` (bool, (batch, mask_dim), True = allowed) only applies to the
+    Discrete and MultiDiscrete heads, the others ignore it (their spaces cannot be masked).
+    """
 
     def sample(
-        self, obs: torch.Tensor, generator: Optional[torch.Generator] = None
+        self, obs: torch.Tensor, generator: Optional[torch.Generator] = None, mask: Optional[torch.Tensor] = None
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         """An action drawn from pi(.|obs) and its log-probability (the tutorial's get_action)."""
         raise NotImplementedError
 
-    def evaluate(self, obs: torch.Tensor, actions: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def evaluate(
+        self, obs: torch.Tensor, actions: torch.Tensor, mask: Optional[torch.Tensor] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
         """log pi(actions|obs) under the current parameters, and the policy's entropy."""
         raise NotImplementedError
 
-    def mode(self, obs: torch.Tensor) -> torch.Tensor:
+    def mode(self, obs: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """The most likely action: what a deterministic evaluation runs."""
         raise NotImplementedError
 
@@ -104,7 +122,7 @@ class GaussianActor(Actor):
         return self.mean_net(obs)
 
     def sample(
-        self, obs: torch.Tensor, generator: Optional[torch.Generator] = None
+        self, obs: torch.Tensor, generator: Optional[torch.Generator] = None, mask: Optional[torch.Tensor] = None
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         mean = self.mean_net(obs)
         noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
@@ -113,14 +131,16 @@ class GaussianActor(Actor):
         log_prob = (-0.5 * noise.pow(2) - self.log_std - _LOG_SQRT_2PI).sum(-1)
         return action, log_prob
 
-    def evaluate(self, obs: torch.Tensor, actions: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def evaluate(
+        self, obs: torch.Tensor, actions: torch.Tensor, mask: Optional[torch.Tensor] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
         mean = self.mean_net(obs)
         z = (actions - mean) * torch.exp(-self.log_std)
         log_prob = (-0.5 * z.pow(2) - self.log_std - _LOG_SQRT_2PI).sum(-1)
         entropy = (0.5 + _LOG_SQRT_2PI + self.log_std).sum().expand(obs.shape[0])
         return log_prob, entropy
 
-    def mode(self, obs: torch.Tensor) -> torch.Tensor:
+    def mode(self, obs: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         return self.mean_net(obs)
 
 
@@ -137,20 +157,22 @@ class CategoricalActor(Actor):
         return self.logits_net(obs)
 
     def sample(
-        self, obs: torch.Tensor, generator: Optional[torch.Generator] = None
+        self, obs: torch.Tensor, generator: Optional[torch.Generator] = None, mask: Optional[torch.Tensor] = None
     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        log_p = torch.log_softmax(self.logits_net(obs), dim=-1)
+        log_p = torch.log_softmax(_masked(self.logits_net(obs), mask), dim=-1)
         action = torch.multinomial(log_p.exp(), 1, generator=generator).squeeze(-1)
         return action, log_p.gather(-1, action.unsqueeze(-1)).squeeze(-1)
 
-    def evaluate(self, obs: torch.Tensor, actions: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        log_p = torch.log_softmax(self.logits_net(obs), dim=-1)
+    def evaluate(
+        self, obs: torch.Tensor, actions: torch.Tensor, mask: Optional[torch.Tensor] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        log_p = torch.log_softmax(_masked(self.logits_net(obs), mask), dim=-1)
         log_prob = log_p.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
         entropy = -(log_p.exp() * log_p).sum(-1)
         return log_prob, entropy
 
-    def mode(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.logits_net(obs).argmax(-1)
+    def mode(self, obs: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return _masked(self.logits_net(obs), mask).argmax(-1)
 
 
 class MultiCategoricalActor(Actor):
@@ -177,27 +199,30 @@ class MultiCategoricalActor(Actor):
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.logits_net(obs)
 
-    def _log_p(self, obs: torch.Tensor) -> torch.Tensor:
-        """(batch, entries, max n) log-probabilities; -inf in the padding."""
-        logits = self.logits_net(obs)[:, self._index].reshape(obs.shape[0], *self._pad.shape)
+    def _log_p(self, obs: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """(batch, entries, max n) log-probabilities; -inf in the padding, MASKED_LOGIT's share where masked
+        (the mask is sum(nvec) wide, laid out as the logits are)."""
+        logits = _masked(self.logits_net(obs), mask)[:, self._index].reshape(obs.shape[0], *self._pad.shape)
         return torch.log_softmax(logits.masked_fill(self._pad, float("-inf")), dim=-1)
 
     def sample(
-        self, obs: torch.Tensor, generator: Optional[torch.Generator] = None
+        self, obs: torch.Tensor, generator: Optional[torch.Generator] = None, mask: Optional[torch.Tensor] = None
     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        log_p = self._log_p(obs)
+        log_p = self._log_p(obs, mask)
         flat = torch.multinomial(log_p.exp().reshape(-1, log_p.shape[-1]), 1, generator=generator)
         action = flat.reshape(log_p.shape[:-1])
         return action, log_p.gather(-1, action.unsqueeze(-1)).squeeze(-1).sum(-1)
 
-    def evaluate(self, obs: torch.Tensor, actions: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        log_p = self._log_p(obs)
+    def evaluate(
+        self, obs: torch.Tensor, actions: torch.Tensor, mask: Optional[torch.Tensor] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        log_p = self._log_p(obs, mask)
         log_prob = log_p.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1).sum(-1)
         entropy = -(log_p.exp() * log_p.masked_fill(self._pad, 0.0)).sum((-2, -1))  # 0 * -inf would be NaN
         return log_prob, entropy
 
-    def mode(self, obs: torch.Tensor) -> torch.Tensor:
-        return self._log_p(obs).argmax(-1)
+    def mode(self, obs: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self._log_p(obs, mask).argmax(-1)
 
 
 class BernoulliActor(Actor):
@@ -214,7 +239,7 @@ class BernoulliActor(Actor):
         return self.logits_net(obs)
 
     def sample(
-        self, obs: torch.Tensor, generator: Optional[torch.Generator] = None
+        self, obs: torch.Tensor, generator: Optional[torch.Generator] = None, mask: Optional[torch.Tensor] = None
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         logits = self.logits_net(obs)
         uniform = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
@@ -226,13 +251,15 @@ class BernoulliActor(Actor):
         # log p(1) = log sigmoid(l), log p(0) = log sigmoid(-l): both at once as -softplus(-/+ l)
         return -F.softplus(torch.where(actions.bool(), -logits, logits)).sum(-1)
 
-    def evaluate(self, obs: torch.Tensor, actions: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def evaluate(
+        self, obs: torch.Tensor, actions: torch.Tensor, mask: Optional[torch.Tensor] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
         logits = self.logits_net(obs)
         p = torch.sigmoid(logits)
         entropy = (F.softplus(logits) - p * logits).sum(-1)  # -p log p - (1-p) log(1-p), stable form
         return self._log_prob(logits, actions), entropy
 
-    def mode(self, obs: torch.Tensor) -> torch.Tensor:
+    def mode(self, obs: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         return (self.logits_net(obs) > 0).long()
 
 

@@ -11,6 +11,9 @@ from typing import Dict
 
 import torch
 
+from ppolearn.envs.obs import Obs
+from ppolearn.envs.spaces import VECTOR_KEY
+
 
 class RunningMeanStd:
     """Mean and variance over every sample seen so far, updated batch by batch (Chan et al.'s combination,
@@ -43,16 +46,22 @@ class RunningMeanStd:
 
 
 class ObsNormalizer:
-    """(obs - mean) / std, clipped; statistics update only while training."""
+    """(obs - mean) / std, clipped; statistics update only while training. Only the vector part of an
+    observation with images: pixels are scaled to [0, 1] by the CNN encoder instead (their range is known,
+    and per-pixel statistics would make the stored uint8 frames floats)."""
 
     def __init__(self, dim: int, clip: float, enabled: bool, device: torch.device | str = "cpu") -> None:
         self.enabled = enabled
         self.clip = clip
         self.rms = RunningMeanStd((dim,), device)
 
-    def __call__(self, obs: torch.Tensor, update: bool = False) -> torch.Tensor:
+    def __call__(self, obs: Obs, update: bool = False) -> Obs:
         if not self.enabled:
             return obs
+        if isinstance(obs, dict):
+            if VECTOR_KEY not in obs:
+                return obs
+            return {**obs, VECTOR_KEY: self(obs[VECTOR_KEY], update)}
         if update:
             self.rms.update(obs)
         std = torch.sqrt(self.rms.var + 1e-8)

@@ -2,7 +2,7 @@
 then learn() loops rollout() -> returns and advantages -> update().
 
 The PPO-Clip pseudocode, step by step (docs/algorithm.md explains each):
-    1. initial policy and value parameters      PPO.__init__ (build_actor, Critic)
+    1. initial policy and value parameters      PPO.__init__ (build_policy: encoder, actor head, critic)
     3. collect trajectories with pi_k           PPO.rollout() -> rollout.rollout()
     4. rewards-to-go R_t                        RolloutBuffer.batch() -> returns.compute_gae (compute_rtgs at lambda=1)
     5. advantages from the current V_k          the same call (GAE(lambda))
@@ -46,6 +46,7 @@ from ppolearn.envs import (
     preset_key,
     space_mismatch,
 )
+from ppolearn.envs.obs import Obs, obs_map
 from ppolearn.errors import (
     CheckpointError,
     ConfigError,
@@ -55,9 +56,10 @@ from ppolearn.errors import (
     TrainingInterrupted,
 )
 from ppolearn.logger import RunLogger
-from ppolearn.networks import Critic, build_actor
+from ppolearn.networks import Actor, Critic
 from ppolearn.normalize import ObsNormalizer, RewardScaler
 from ppolearn.optim import FlatParameters, adam
+from ppolearn.policy import build_policy
 from ppolearn.rollout import EpisodeStats, RolloutBatch, RolloutBuffer, rollout
 from ppolearn.rundir import RunDir, hold, released_on_error
 from ppolearn.update import ppo_update
@@ -140,25 +142,26 @@ class PPO:
             env_kwargs=config.env_kwargs,
             sanitize_nonfinite=config.sanitize_nonfinite,
             success=config.success,
+            image_obs=config.image_obs,
+            channels_last=config.channels_last,
+            action_masking=config.action_masking,
         )
         if self.env.num_envs != config.num_envs:  # a ready VecEnv decides its own size
             self.config = config.replace(num_envs=self.env.num_envs)
         return self.env.obs_spec, self.env.action_spec
 
     def _build(self, obs_spec: ObsSpec, action_spec: ActionSpec) -> None:
-        """Create the actor, critic, optimiser, normalisers and the random generator (step 1)."""
+        """Create the policy (encoder, actor head, critic), optimiser, normalisers and the random generator
+        (step 1)."""
         cfg = self.config
         self.obs_spec, self.action_spec = obs_spec, action_spec
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's global RNG
             torch.manual_seed(cfg.seed)
-            self.actor = build_actor(
-                obs_spec.dim, action_spec, cfg.net_arch, cfg.activation, cfg.ortho_init, cfg.log_std_init
-            ).to(self.device)
-            self.critic = Critic(obs_spec.dim, cfg.net_arch, cfg.activation, cfg.ortho_init).to(self.device)
+            self.policy = build_policy(obs_spec, action_spec, cfg).to(self.device)
         # One Adam over both networks: Adam is per-parameter, so this is the tutorial's actor_optim and
-        # critic_optim at one learning rate; only the global grad-norm clip couples them. Both networks'
-        # parameters live in one flat vector so that clip and Adam step are a few ops (ppolearn/optim.py).
-        self.params = FlatParameters([self.actor, self.critic])
+        # critic_optim at one learning rate; only the global grad-norm clip couples them. Every parameter
+        # lives in one flat vector so that clip and Adam step are a few ops (ppolearn/optim.py).
+        self.params = FlatParameters([self.policy])
         self.optimizer = adam(self.params, cfg.learning_rate)
         self.obs_norm = ObsNormalizer(obs_spec.dim, cfg.clip_obs, cfg.normalize_obs, self.device)
         self.reward_scaler = RewardScaler(cfg.num_envs, cfg.gamma, cfg.clip_reward, cfg.normalize_reward, self.device)
@@ -168,36 +171,49 @@ class PPO:
         self.num_timesteps = 0
         self.num_updates = 0
         self.elapsed_s = 0.0  # training seconds over the whole run, resumes included
-        self._next_obs: Optional[torch.Tensor] = None
+        self._next_obs: Optional[Obs] = None
         self._recent: EpisodeStats = EpisodeStats.empty()
+
+    @property
+    def actor(self) -> Actor:
+        """The policy's action head (with its MLP)."""
+        return self.policy.actor
+
+    @property
+    def critic(self) -> Critic:
+        """The policy's value head (with its MLP)."""
+        return self.policy.critic
 
     # --- the tutorial's building blocks ----------------------------------------------------------------
 
-    def get_action(self, obs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Sample an action for a batch of (normalised) observations, with its log-probability."""
+    def get_action(self, obs: Obs, mask: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Sample an action for a batch of (normalised) observations, with its log-probability; ``mask``
+        (bool, True = allowed) restricts Discrete and MultiDiscrete choices."""
         with torch.no_grad():
-            return self.actor.sample(obs, self.generator)
+            return self.policy.sample(obs, self.generator, mask)
 
-    def evaluate(self, batch_obs: torch.Tensor, batch_acts: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """V(s), log pi(a|s) and entropy under the current networks (the tutorial's evaluate())."""
-        log_probs, entropy = self.actor.evaluate(batch_obs, batch_acts)
-        return self.critic(batch_obs), log_probs, entropy
+    def evaluate(
+        self, batch_obs: Obs, batch_acts: torch.Tensor, batch_masks: Optional[torch.Tensor] = None
+    ) -> Tuple[torch.Tensor, ...]:
+        """V(s), log pi(a|s) and entropy under the current networks (the tutorial's evaluate()), under the
+        masks the actions were sampled with."""
+        return self.policy.evaluate(batch_obs, batch_acts, batch_masks)
 
     def rollout(self) -> EpisodeStats:
         """Collect n_steps from every environment with the current policy into the buffer."""
         if self.env is None and self.workers is None:
             raise EnvError("this model has no environment to train on; pass env= to PPO.load()")
         if self.buffer is None:
+            masked = self.workers.masked if self.workers is not None else getattr(self.env, "masked", False)
             self.buffer = RolloutBuffer(
-                self.config.n_steps, self.config.num_envs, self.obs_spec.dim, self.action_spec, self.device
+                self.config.n_steps, self.config.num_envs, self.obs_spec, self.action_spec, self.device, masked
             )
         if self.workers is not None:
             return self._rollout_on_workers()
         if self._next_obs is None:
             self._next_obs = self.env.reset(seed=self.config.seed + self.num_updates)
         self._next_obs, episodes = rollout(
-            self.actor,
-            self.critic,
+            self.policy,
             self.env,
             self.buffer,
             self._next_obs,
@@ -211,8 +227,7 @@ class PPO:
     def _rollout_on_workers(self) -> EpisodeStats:
         """The Ray backend's rollout: the same buffer, filled by the workers, and their statistics merged."""
         result = self.workers.collect(
-            self.actor,
-            self.critic,
+            self.policy,
             self.obs_norm.rms,
             self.reward_scaler.rms,
             self.buffer,
@@ -345,15 +360,30 @@ class PPO:
     # --- using a trained policy -------------------------------------------------------------------------
 
     def predict(
-        self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True
+        self,
+        observation: Any,
+        state: Any = None,
+        episode_start: Any = None,
+        deterministic: bool = True,
+        action_masks: Any = None,
     ) -> Tuple[np.ndarray, None]:
-        """The action for one observation (or a batch), as the environment takes it; SB3's signature."""
+        """The action for one observation (or a batch), as the environment takes it; SB3's signature, with
+        sb3-contrib MaskablePPO's ``action_masks`` (True = allowed, one row per observation or one row)."""
         batched = self.obs_spec.is_batched(observation)
-        # flatten one observation as one (a dict's parts differ in size), then view it as a batch of one
-        flat = self.obs_spec.flatten(observation, batched=batched).reshape(-1, self.obs_spec.dim)
-        obs = self.obs_norm(torch.as_tensor(flat, device=self.device))
+        # encode one observation as one (a dict's parts differ in size), then view it as a batch of one
+        encoded = self.obs_spec.encode(observation, batched=batched)
+        if not batched:
+            encoded = obs_map(lambda part: part[None], encoded)
+        obs = self.obs_norm(obs_map(lambda part: torch.as_tensor(part, device=self.device), encoded))
+        mask = None
+        if action_masks is not None and self.action_spec.mask_dim:
+            mask = torch.as_tensor(np.asarray(action_masks, dtype=bool), device=self.device)
+            mask = mask.reshape(-1, self.action_spec.mask_dim)
         with torch.no_grad():
-            action = self.actor.mode(obs) if deterministic else self.actor.sample(obs, self.generator)[0]
+            if deterministic:
+                action = self.policy.mode(obs, mask)
+            else:
+                action = self.policy.sample(obs, self.generator, mask)[0]
         env_action = self.action_spec.to_env(action.cpu().numpy(), batched=True)
         return (env_action if batched else env_action[0]), None
 
@@ -368,8 +398,7 @@ class PPO:
             "config": self.config.to_dict(),
             "obs_spec": self.obs_spec.to_dict(),
             "action_spec": self.action_spec.to_dict(),
-            "actor": self.actor.state_dict(),
-            "critic": self.critic.state_dict(),
+            "policy": self.policy.state_dict(),
             "obs_rms": self.obs_norm.rms.state_dict(),
             "ret_rms": self.reward_scaler.rms.state_dict(),
             "num_timesteps": self.num_timesteps,
@@ -400,7 +429,7 @@ class PPO:
             return None
         return {
             "state": self.env.state_dict(),
-            "next_obs": self._next_obs.cpu(),
+            "next_obs": obs_map(lambda part: part.cpu(), self._next_obs),
             "reward_returns": self.reward_scaler.returns.cpu(),
         }
 
@@ -455,8 +484,11 @@ class PPO:
 
     def _load_state(self, data: Dict[str, Any], path: Union[str, Path]) -> None:
         try:
-            self.actor.load_state_dict(data["actor"])
-            self.critic.load_state_dict(data["critic"])
+            if "policy" in data:
+                self.policy.load_state_dict(data["policy"])
+            else:  # formats 1 and 2: the actor and critic of a vector space, saved apart
+                self.actor.load_state_dict(data["actor"])
+                self.critic.load_state_dict(data["critic"])
             self.obs_norm.rms.load_state_dict(data["obs_rms"])
             self.reward_scaler.rms.load_state_dict(data["ret_rms"])
             self.num_timesteps = int(data["num_timesteps"])
@@ -468,7 +500,7 @@ class PPO:
                 env_state = data.get("env")
                 if env_state is not None and self.env is not None and hasattr(self.env, "load_state_dict"):
                     self.env.load_state_dict(env_state["state"])
-                    self._next_obs = env_state["next_obs"].to(self.device)
+                    self._next_obs = obs_map(lambda part: part.to(self.device), env_state["next_obs"])
                     self.reward_scaler.returns = env_state["reward_returns"].to(self.device, torch.float64)
                 if data.get("evaluation") is not None:  # absent in checkpoints of earlier versions
                     self.evaluator.load_state_dict(data["evaluation"])

@@ -12,12 +12,13 @@ from typing import Callable, Dict, Optional, Tuple
 import torch
 
 from ppolearn.config import PPOConfig
+from ppolearn.envs.obs import Obs, obs_split
 from ppolearn.optim import FlatAdam, FlatParameters
 from ppolearn.returns import normalize_per_minibatch
 from ppolearn.rollout import RolloutBatch
 
-# (batch_obs, batch_acts) -> V(s), log pi(a|s), entropy: the tutorial's evaluate()
-Evaluate = Callable[[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, ...]]
+# (batch_obs, batch_acts, batch_masks or None) -> V(s), log pi(a|s), entropy: the tutorial's evaluate()
+Evaluate = Callable[[Obs, torch.Tensor, Optional[torch.Tensor]], Tuple[torch.Tensor, ...]]
 
 
 def clipped_surrogate_loss(
@@ -73,12 +74,15 @@ def ppo_update(
         advantages = shuffled.advantages
         if cfg.normalize_advantage:  # per minibatch: unit scale whatever the reward (all at once here)
             advantages = normalize_per_minibatch(advantages, cfg.batch_size)
-        fields = (shuffled.obs, shuffled.acts, shuffled.log_probs, shuffled.values, shuffled.rtgs, advantages)
+        fields = (shuffled.acts, shuffled.log_probs, shuffled.values, shuffled.rtgs, advantages)
+        obs_parts = obs_split(shuffled.obs, cfg.batch_size)
+        mask_parts = [None] * len(obs_parts) if shuffled.masks is None else shuffled.masks.split(cfg.batch_size)
         rows = 0
-        for obs, acts, old_log_probs, old_values, rtgs, mb_advantages in zip(
-            *(field.split(cfg.batch_size) for field in fields)
+        for obs, masks, acts, old_log_probs, old_values, rtgs, mb_advantages in zip(
+            obs_parts, mask_parts, *(field.split(cfg.batch_size) for field in fields)
         ):
-            values, log_probs, entropy = evaluate(obs, acts)
+            # under the masks the actions were sampled with, so the ratio compares the same distributions
+            values, log_probs, entropy = evaluate(obs, acts, masks)
             if cfg.target_kl is not None and approx_kl(log_probs, old_log_probs).item() > 1.5 * cfg.target_kl:
                 stop = True  # the policy moved too far from pi_old: skip this step and the rest
                 break
@@ -92,10 +96,10 @@ def ppo_update(
             loss.backward()
             params.clip_grad_norm_(cfg.max_grad_norm)  # global norm over actor and critic
             optimizer.step()
-            new_log_probs[rows : rows + len(obs)] = log_probs.detach()
+            new_log_probs[rows : rows + len(acts)] = log_probs.detach()
             loss_sums += torch.stack([actor_loss, critic_loss, entropy_mean]).detach()
             n_minibatches += 1
-            rows += len(obs)
+            rows += len(acts)
         # KL and clip fraction of the epoch's minibatches in one pass (the same numbers as per minibatch)
         log_ratio = new_log_probs[:rows] - shuffled.log_probs[:rows]
         ratio = log_ratio.exp()

@@ -222,3 +222,79 @@ class SlowFixedEpisodeEnv(FixedEpisodeEnv):
     def step(self, action):
         time.sleep(0.005)
         return super().step(action)
+
+
+class BrightPixelEnv(gym.Env):
+    """A one-step image task: a 7x7 RGB grid (uint8) with one bright pixel; answer which quadrant it is in
+    (0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right; the middle row and column are never used).
+    Only a policy that reads the pixels through its encoder beats 25%. ``channels_first`` gives 3x7x7."""
+
+    def __init__(self, channels_first: bool = False) -> None:
+        self.channels_first = channels_first
+        shape = (3, 7, 7) if channels_first else (7, 7, 3)
+        self.observation_space = gym.spaces.Box(0, 255, shape, np.uint8)
+        self.action_space = gym.spaces.Discrete(4)
+        self.quadrant = 0
+        self.frame = np.zeros(shape, np.uint8)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        row, col = (int(v) for v in self.np_random.choice([0, 1, 2, 4, 5, 6], size=2))
+        self.quadrant = 2 * (row > 3) + (col > 3)
+        grid = np.full((7, 7, 3), 20, np.uint8)
+        grid[row, col] = (255, 200, 50)
+        self.frame = grid.transpose(2, 0, 1).copy() if self.channels_first else grid
+        return self.frame, {}
+
+    def step(self, action):
+        right = int(action) == self.quadrant
+        return self.frame, float(right), True, False, {"is_success": right}
+
+
+class _MaskedChoice(gym.Env):
+    """Discrete(5) with a random subset of valid actions each step; an invalid action raises. The
+    observation is the mask itself; reward 1 for the highest valid action; ``only`` forces one valid action.
+    Episodes last 4 steps (truncated)."""
+
+    via_info = False
+
+    def __init__(self, only: int | None = None) -> None:
+        self.only = only
+        self.observation_space = gym.spaces.MultiBinary(5)
+        self.action_space = gym.spaces.Discrete(5)
+        self.mask = np.ones(5, np.int8)
+        self.t = 0
+
+    def _draw(self):
+        if self.only is not None:
+            self.mask = np.eye(5, dtype=np.int8)[self.only]
+        else:
+            self.mask = (self.np_random.random(5) < 0.5).astype(np.int8)
+            self.mask[self.np_random.integers(5)] = 1  # at least one valid action
+        return self.mask.copy(), ({"action_mask": self.mask.astype(bool)} if self.via_info else {})
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self._draw()
+
+    def step(self, action):
+        if not self.mask[int(action)]:
+            raise RuntimeError(f"invalid action {action} under mask {self.mask}")
+        reward = float(int(action) == int(np.flatnonzero(self.mask).max()))
+        self.t += 1
+        obs, info = self._draw()
+        return obs, reward, False, self.t >= 4, {**info, "is_success": reward == 1.0}
+
+
+class MaskedChoiceEnv(_MaskedChoice):
+    """Masks from an ``action_masks()`` method, as sb3-contrib's MaskablePPO reads them."""
+
+    def action_masks(self):
+        return self.mask.astype(bool)
+
+
+class InfoMaskedChoiceEnv(_MaskedChoice):
+    """Masks in ``info["action_mask"]`` of reset() and step() only."""
+
+    via_info = True

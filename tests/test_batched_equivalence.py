@@ -74,7 +74,7 @@ def test_clone_matches_gymnasium_step_by_step(env_id, dtype, atol):
             assert bool(step.terminated[i]) == terminated, f"{env_id} env {i}: terminated differs"
             assert bool(step.truncated[i]) == truncated, f"{env_id} env {i}: truncated differs"
             np.testing.assert_allclose(step.reward[i].item(), reward, atol=atol, rtol=1e-5)
-            obs = clone.obs_spec.flatten(obs)
+            obs = clone.obs_spec.encode(obs)
             np.testing.assert_allclose(step.final_obs[i].numpy(), obs, atol=atol, rtol=1e-5)
             if terminated or truncated:
                 if "is_success" not in info:  # tasks without a success notion report NaN, as GymVecEnv does
@@ -120,7 +120,7 @@ def test_point_reach_clone_matches_is_success_step_by_step(dtype, atol):
             u = twin.unwrapped
             assert (bool(step.terminated[i]), bool(step.truncated[i])) == (terminated, truncated)
             np.testing.assert_allclose(step.reward[i].item(), reward, atol=atol, rtol=1e-5)
-            np.testing.assert_allclose(step.final_obs[i].numpy(), clone.obs_spec.flatten(obs), atol=atol)
+            np.testing.assert_allclose(step.final_obs[i].numpy(), clone.obs_spec.encode(obs), atol=atol)
             margin = min(abs(np.linalg.norm(u.pos - u.goal) - radius), abs(np.linalg.norm(u.vel) - stop))
             if margin > atol:
                 assert bool(clone_success[i]) == info["is_success"], f"env {i}: is_success differs"

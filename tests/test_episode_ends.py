@@ -7,6 +7,7 @@ from envs import FixedEpisodeEnv
 from ppolearn.envs import GymVecEnv
 from ppolearn.networks import Critic, GaussianActor
 from ppolearn.normalize import ObsNormalizer, RewardScaler
+from ppolearn.policy import Policy
 from ppolearn.rollout import RolloutBuffer, rollout
 
 GAMMA = 0.9
@@ -23,11 +24,10 @@ def constant_critic(value: float) -> Critic:
 
 def run(truncate: bool, value: float = 5.0):
     env = GymVecEnv(lambda: FixedEpisodeEnv(length=3, truncate=truncate), num_envs=2)
-    buffer = RolloutBuffer(n_steps=7, num_envs=2, obs_dim=2, action=env.action_spec, device=torch.device("cpu"))
+    buffer = RolloutBuffer(7, 2, env.obs_spec, env.action_spec, torch.device("cpu"))
     obs = env.reset(seed=0)
     _, episodes = rollout(
-        GaussianActor(2, 1, [4]),
-        constant_critic(value),
+        Policy(None, GaussianActor(2, 1, [4]), constant_critic(value)),
         env,
         buffer,
         obs,

@@ -115,7 +115,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
         model.learn(128, reset_num_timesteps=False)
     kept = safe_load(list_checkpoints(tmp_path / "checkpoints")[-1])
     assert kept["num_timesteps"] == 128
-    assert all(torch.isfinite(t).all() for t in kept["critic"].values())
+    assert all(torch.isfinite(t).all() for t in kept["policy"].values())
 
 
 def test_unwritable_run_dir_fails_before_training(tmp_path):

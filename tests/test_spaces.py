@@ -32,26 +32,26 @@ FROZEN_LAKE_4X4 = {"map_name": "4x4", "is_slippery": False}
 def test_discrete_is_one_hot_from_its_start():
     spec = ObsSpec.from_space(S.Discrete(4, start=1))
     assert spec.dim == 4
-    np.testing.assert_array_equal(spec.flatten(3), [0, 0, 1, 0])
-    np.testing.assert_array_equal(spec.flatten(np.array([1, 4]), batched=True), [[1, 0, 0, 0], [0, 0, 0, 1]])
-    assert spec.flatten(3).dtype == np.float32
+    np.testing.assert_array_equal(spec.encode(3), [0, 0, 1, 0])
+    np.testing.assert_array_equal(spec.encode(np.array([1, 4]), batched=True), [[1, 0, 0, 0], [0, 0, 0, 1]])
+    assert spec.encode(3).dtype == np.float32
     with pytest.raises(EnvError, match="outside its space"):
-        spec.flatten(0)
+        spec.encode(0)
 
 
 def test_multi_discrete_is_one_one_hot_per_entry():
     spec = ObsSpec.from_space(S.MultiDiscrete([2, 3], start=[0, 1]))
     assert spec.dim == 5
-    np.testing.assert_array_equal(spec.flatten(np.array([1, 3])), [0, 1, 0, 0, 1])
-    batch = spec.flatten(np.array([[0, 1], [1, 2]]), batched=True)
+    np.testing.assert_array_equal(spec.encode(np.array([1, 3])), [0, 1, 0, 0, 1])
+    batch = spec.encode(np.array([[0, 1], [1, 2]]), batched=True)
     np.testing.assert_array_equal(batch, [[1, 0, 1, 0, 0], [0, 1, 0, 1, 0]])
 
 
 def test_multi_binary_and_box_of_any_shape_are_flattened():
     bits = ObsSpec.from_space(S.MultiBinary([2, 2]))
-    np.testing.assert_array_equal(bits.flatten(np.array([[1, 0], [0, 1]], np.int8)), [1, 0, 0, 1])
+    np.testing.assert_array_equal(bits.encode(np.array([[1, 0], [0, 1]], np.int8)), [1, 0, 0, 1])
     box = ObsSpec.from_space(S.Box(-1, 1, (2, 3), np.float32))
-    assert box.dim == 6 and box.flatten(np.ones((5, 2, 3)), batched=True).shape == (5, 6)
+    assert box.dim == 6 and box.encode(np.ones((5, 2, 3)), batched=True).shape == (5, 6)
 
 
 def test_nested_dict_and_tuple_keep_a_fixed_order():
@@ -65,26 +65,26 @@ def test_nested_dict_and_tuple_keep_a_fixed_order():
     spec = ObsSpec.from_space(space)
     assert spec.keys == ["observation", "alpha", "zeta"] and spec.dim == 1 + 3 + 2
     obs = {"zeta": 1, "alpha": (np.array([0.5], np.float32), np.array([1, 0], np.int8)), "observation": [3.0]}
-    np.testing.assert_array_equal(spec.flatten(obs), [3.0, 0.5, 1, 0, 0, 1])
+    np.testing.assert_array_equal(spec.encode(obs), [3.0, 0.5, 1, 0, 0, 1])
     batch = {k: v for k, v in obs.items()}
     batch["zeta"] = np.array([1, 0])
     batch["alpha"] = (np.array([[0.5], [0.25]], np.float32), np.array([[1, 0], [0, 0]], np.int8))
     batch["observation"] = np.array([[3.0], [4.0]], np.float32)
     assert spec.is_batched(batch) and not spec.is_batched(obs)
-    np.testing.assert_array_equal(spec.flatten(batch, batched=True)[1], [4.0, 0.25, 0, 0, 1, 0])
+    np.testing.assert_array_equal(spec.encode(batch, batched=True)[1], [4.0, 0.25, 0, 0, 1, 0])
     assert ObsSpec(**spec.to_dict()) == spec  # plain data: a model loads without its environment
     with pytest.raises(EnvError, match="observation does not fit Dict"):
-        spec.flatten(np.zeros(6))
+        spec.encode(np.zeros(6))
     with pytest.raises(EnvError, match="observation does not fit Dict"):
         spec.is_batched({"zeta": 1})
 
 
 def test_a_text_entry_is_dropped_with_one_warning():
     space = S.Dict({"image": S.Box(0, 255, (2,), np.uint8), "mission": S.Text(10)})
-    with pytest.warns(UserWarning, match=r"observation\['mission'\] is a Text space; ppolearn drops it"):
+    with pytest.warns(UserWarning, match=r"observation\['mission'\] is a text space \(Text\); ppolearn drops it"):
         spec = ObsSpec.from_space(space)
     assert spec.dim == 2
-    np.testing.assert_array_equal(spec.flatten({"image": np.array([1, 2], np.uint8), "mission": "go"}), [1, 2])
+    np.testing.assert_array_equal(spec.encode({"image": np.array([1, 2], np.uint8), "mission": "go"}), [1, 2])
     with pytest.raises(EnvError, match="nothing ppolearn can encode"), pytest.warns(UserWarning):
         ObsSpec.from_space(S.Text(5))
 
@@ -93,7 +93,7 @@ def test_gymnasium_vector_batches_encode_as_single_observations():
     env = GymVecEnv(TupleObsEnv, num_envs=3)
     obs = env.reset(seed=0)
     singles = [TupleObsEnv() for _ in range(3)]
-    expected = [env.obs_spec.flatten(e.reset(seed=i)[0]) for i, e in enumerate(singles)]
+    expected = [env.obs_spec.encode(e.reset(seed=i)[0]) for i, e in enumerate(singles)]
     np.testing.assert_array_equal(obs.numpy(), np.stack(expected))
     env.close()
 
@@ -115,6 +115,10 @@ def test_a_model_file_with_old_spec_dicts_loads_and_predicts(tmp_path):
     data["obs_spec"] = {"dim": 4, "keys": None, "shapes": [[4]]}
     data["action_spec"] = {"kind": "discrete", "dim": 2, "low": None, "high": None, "shape": None, "start": 0}
     data["format_version"] = 1
+    # formats 1 and 2 saved the actor and critic apart, not one policy state dict
+    policy = data.pop("policy")
+    for part in ("actor", "critic"):
+        data[part] = {k[len(part) + 1 :]: v for k, v in policy.items() if k.startswith(part + ".")}
     torch.save(data, tmp_path / "old.pt")
     old = PPO.load(tmp_path / "old.pt", env="CartPole-v1")  # the spaces check passes against the real env
     obs = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)

@@ -56,11 +56,15 @@ def make_vec_env(
     env_kwargs: Optional[dict] = None,
     sanitize_nonfinite: bool = False,
     success: Optional[str] = None,
+    image_obs: bool = True,
+    channels_last: Optional[bool] = None,
+    action_masking: str = "auto",
 ) -> VecEnv:
     """A :class:`VecEnv` of ``num_envs`` copies of ``env`` (returned as is if it already is one).
 
     ``success`` names a criterion from :mod:`ppolearn.envs.success` that each copy reports as ``is_success``.
     A ``ppolearn/`` id builds the batched tensor environment on ``device`` (``vectorization`` does not apply).
+    ``image_obs``, ``channels_last`` and ``action_masking`` are the config's fields (GymVecEnv).
     """
     if env_kwargs and (is_vec_env(env) or is_batched_id(env) or isinstance(env, gym.Env)):
         raise ConfigError(
@@ -73,5 +77,14 @@ def make_vec_env(
     if is_batched_id(env):
         return batched_class(env)(num_envs, device)  # type: ignore[arg-type]
     return GymVecEnv(  # type: ignore[arg-type]
-        env, num_envs, vectorization, device, env_kwargs, sanitize_nonfinite, success
+        env,
+        num_envs,
+        vectorization,
+        device,
+        env_kwargs,
+        sanitize_nonfinite,
+        success,
+        image_obs,
+        channels_last,
+        action_masking,
     )

@@ -28,6 +28,7 @@ class BatchedEnv:
     official_id: str = ""  # the Gymnasium id this environment clones (evaluation runs there)
     batched_id: str = ""  # set where ppolearn/<official_id> would not do (the official id is ppolearn's own)
     max_episode_steps: int = 0  # Gymnasium's TimeLimit for the official id
+    masked = False  # no batched clone has invalid actions to mask
     observation_space: gym.Space  # one environment's spaces, as the official env declares them (Box or Dict)
     action_space: gym.Space
 
@@ -117,6 +118,10 @@ class BatchedEnv:
         if self.action_spec.is_discrete:
             return actions.long() + self.action_spec.start
         return torch.clamp(actions.to(self.dtype), self._low, self._high)
+
+    def action_masks(self) -> Optional[torch.Tensor]:
+        """None: every action is always valid."""
+        return None
 
     def close(self) -> None:
         """Nothing to release: the state is a tensor."""

@@ -56,6 +56,34 @@ def check_environment(
     return findings
 
 
+def describe_spaces(
+    env: EnvSpec,
+    env_kwargs: Optional[Dict[str, Any]] = None,
+    image_obs: bool = True,
+    channels_last: Optional[bool] = None,
+) -> str:
+    """What the policy will see and do, in two lines: each observation entry's encoding (images with the
+    CNN they get: ``image 7x7x3 uint8 -> small CNN``), the action space and where its masks come from."""
+    instance = env_factory(env)(**(env_kwargs or {}))
+    try:
+        with warnings.catch_warnings():  # a dropped Text entry is reported by check_environment
+            warnings.simplefilter("ignore")
+            obs = ObsSpec.from_space(instance.observation_space, image_obs, channels_last)
+        action = ActionSpec.from_space(instance.action_space)
+        masks = "none"
+        if action.mask_dim:
+            if instance.has_wrapper_attr("action_masks"):
+                masks = "from action_masks()"
+            elif "action_mask" in instance.reset(seed=0)[1]:
+                masks = 'from info["action_mask"]'
+    except EnvError as exc:
+        return f"spaces: {exc}"
+    finally:
+        instance.close()
+    stored = f"{obs.bytes_per_transition()} bytes per transition in the rollout buffer"
+    return f"observations: {obs.describe()} ({stored})\nactions: {action.describe()}; action masks: {masks}"
+
+
 def _gymnasium_checker(factory: Callable[..., gym.Env]) -> List[Finding]:
     fresh = factory()
     try:
@@ -126,6 +154,8 @@ def _spaces(env: gym.Env) -> List[Finding]:
 
 def _time_limit(env: gym.Env) -> List[Finding]:
     limit = env.spec.max_episode_steps if env.spec is not None else None
+    if limit is None and isinstance(getattr(env.unwrapped, "max_steps", None), int):
+        limit = env.unwrapped.max_steps  # MiniGrid truncates its episodes itself
     wrapped = env
     while isinstance(wrapped, gym.Wrapper) and limit is None:
         if isinstance(wrapped, gym.wrappers.TimeLimit):

@@ -24,9 +24,12 @@ EnvSpec = Union[str, gym.Env, EnvFactory]
 _REGISTERED_ID = re.compile(r"^(?:[\w.-]+/)?[\w.:-]+-v\d+$")
 # Gymnasium-Robotics registers these ids when imported; ppolearn imports it on demand.
 _ROBOTICS_ID = re.compile(r"^(Fetch|Hand|Adroit|AntMaze|PointMaze|FrankaKitchen)\w*-v\d+$")
+# MiniGrid registers its ids when imported, too.
+_MINIGRID_ID = re.compile(r"^(MiniGrid|BabyAI)-[\w-]+-v\d+$")
 EXTRA_HINTS = {
     "mujoco": "pip install 'ppolearn[mujoco]'",
     "robotics": "pip install 'ppolearn[robotics]'",
+    "minigrid": "pip install 'ppolearn[minigrid]'",
 }
 
 
@@ -94,13 +97,17 @@ def _import(module_name: str, spec: str) -> Any:
 def _check_registered(env_id: str) -> None:
     if env_id in gym.registry:
         return
-    if _ROBOTICS_ID.match(env_id):
-        try:
-            importlib.import_module("gymnasium_robotics")  # registers its ids on import
-        except ImportError:
-            raise EnvError(f"environment '{env_id}' needs Gymnasium-Robotics: {EXTRA_HINTS['robotics']}") from None
-        if env_id in gym.registry:
-            return
+    for pattern, module, extra, name in (
+        (_ROBOTICS_ID, "gymnasium_robotics", "robotics", "Gymnasium-Robotics"),
+        (_MINIGRID_ID, "minigrid", "minigrid", "MiniGrid"),
+    ):
+        if pattern.match(env_id):
+            try:
+                importlib.import_module(module)  # registers its ids on import
+            except ImportError:
+                raise EnvError(f"environment '{env_id}' needs {name}: {EXTRA_HINTS[extra]}") from None
+            if env_id in gym.registry:
+                return
     namespace = env_id.split("/", 1)[0] if "/" in env_id else None
     if namespace == "ppolearn":
         importlib.import_module("ppolearn.envs")  # registers our own environments

@@ -1,10 +1,12 @@
-"""What the networks see of an environment's spaces: one flat float32 observation vector, and the action
-space (Box, Discrete, MultiDiscrete or MultiBinary) as plain data.
+"""What the networks see of an environment's spaces: a flat float32 observation vector plus any images, and
+the action space (Box, Discrete, MultiDiscrete or MultiBinary) as plain data.
 
-Every observation space is encoded into one vector, so the MLPs, the normalisers, the rollout buffer and the
-Ray workers work the same whatever the space:
+Every non-image observation entry is encoded into one vector, so the MLPs, the normalisers, the rollout
+buffer and the Ray workers work the same whatever the space:
 
-    Box             flattened, whatever its shape (images too, for now)
+    Box             flattened, whatever its shape
+    image           a uint8 Box of 3 dims with 1-4 channels first or last (HxWxC or CxHxW): kept apart as
+                    uint8, moved to CxHxW; a CNN encodes it (ppolearn/encoders.py), scaled to [0, 1] there
     Discrete        one-hot
     MultiDiscrete   one one-hot per entry, concatenated
     MultiBinary     its 0/1 entries as floats
@@ -12,8 +14,12 @@ Ray workers work the same whatever the space:
                     order (goal keys first, then sorted), so a saved model reads them the same way later
     Text            dropped with a warning (e.g. MiniGrid's mission string): the networks take no text
 
-Observation normalisation then runs over the whole vector, one-hot parts included: their running mean and
-std are those of a 0/1 variable, so normalising them only shifts and rescales an input, which is harmless.
+Without images an encoded batch is that one (n, dim) array; with images it is a dict: ``"vector"`` (absent
+when nothing but images is left) and one ``image[...]`` key per image (the entry's path), uint8 (n, C, H, W).
+
+Observation normalisation then runs over the whole vector (never the images), one-hot parts included: their
+running mean and std are those of a 0/1 variable, so normalising them only shifts and rescales an input,
+which is harmless.
 
 The encoding is a tree of plain data (``ObsSpec.layout``) stored in model files, so a model can be loaded
 and used without its environment.
@@ -31,6 +37,9 @@ import numpy as np
 from ppolearn.errors import EnvError
 
 GOAL_KEYS = ("observation", "achieved_goal", "desired_goal")
+VECTOR_KEY = "vector"  # the flat float part of an encoded observation that has images
+NATURE_CNN_MIN_SIDE = 36  # the NatureCNN's 8x8/4, 4x4/2, 3x3/1 convolutions need frames of at least 36 px
+SMALL_CNN_MIN_SIDE = 4  # three 2x2 convolutions need at least 4 px; smaller uint8 grids stay vectors
 
 Node = Dict[str, Any]  # one node of an observation layout: {"type": "box" | "discrete" | ..., ...}
 
@@ -41,10 +50,39 @@ def dict_key_order(keys: Sequence[str]) -> List[str]:
     return first + sorted(k for k in keys if k not in GOAL_KEYS)
 
 
-def _layout(space: gym.Space, where: str) -> Node:
+def image_layout(space: gym.spaces.Box, image_obs: bool, channels_last: Optional[bool]) -> Optional[Node]:
+    """The layout of an image entry, or None where the Box is not one: uint8, 3 dims, 1-4 channels at an end
+        (``channels_last`` forces which end; None reads it from the shape, the last end first as Gymnasium's
+        render frames and MiniGrid have it). ``image_obs=False`` treats every Box as a vector. Grids under 4 px
+    on a side stay vectors (too small for three 2x2 convolutions)."""
+    shape = list(space.shape)
+    if not image_obs or space.dtype != np.uint8 or len(shape) != 3:
+        return None
+    if channels_last is None:
+        if 1 <= shape[-1] <= 4:
+            channels_last = True
+        elif 1 <= shape[0] <= 4:
+            channels_last = False
+        else:
+            return None
+    height, width = shape[:2] if channels_last else shape[1:]
+    if min(height, width) < SMALL_CNN_MIN_SIDE:
+        return None
+    cnn = "nature" if min(height, width) >= NATURE_CNN_MIN_SIDE else "small"
+    return {"type": "image", "shape": shape, "channels_last": bool(channels_last), "cnn": cnn}
+
+
+def image_chw(node: Node) -> List[int]:
+    """An image entry's (channels, height, width), as the buffer stores it and the CNN reads it."""
+    shape = node["shape"]
+    return [shape[2], shape[0], shape[1]] if node["channels_last"] else list(shape)
+
+
+def _layout(space: gym.Space, where: str, image_obs: bool = True, channels_last: Optional[bool] = None) -> Node:
     """The encoding tree of one space; ``where`` names the entry for messages ("observation['mission']")."""
     if isinstance(space, gym.spaces.Box):
-        return {"type": "box", "shape": list(space.shape)}
+        image = image_layout(space, image_obs, channels_last)
+        return image if image is not None else {"type": "box", "shape": list(space.shape)}
     if isinstance(space, gym.spaces.Discrete):
         return {"type": "discrete", "n": int(space.n), "start": int(space.start)}
     if isinstance(space, gym.spaces.MultiDiscrete):
@@ -58,19 +96,32 @@ def _layout(space: gym.Space, where: str) -> Node:
         return {"type": "multi_binary", "shape": list(space.shape)}
     if isinstance(space, gym.spaces.Dict):
         keys = dict_key_order(list(space.spaces))
-        items = [_layout(space.spaces[k], f"{where}[{k!r}]") for k in keys]
+        items = [_layout(space.spaces[k], f"{where}[{k!r}]", image_obs, channels_last) for k in keys]
         return {"type": "dict", "keys": keys, "items": items}
     if isinstance(space, gym.spaces.Tuple):
-        return {"type": "tuple", "items": [_layout(s, f"{where}[{i}]") for i, s in enumerate(space.spaces)]}
-    if isinstance(space, gym.spaces.Text):
+        items = [_layout(s, f"{where}[{i}]", image_obs, channels_last) for i, s in enumerate(space.spaces)]
+        return {"type": "tuple", "items": items}
+    if _is_text(space):
         warnings.warn(
-            f"{where} is a Text space; ppolearn drops it (the policy does not see it)", UserWarning, stacklevel=4
+            f"{where} is a text space ({type(space).__name__}); ppolearn drops it (the policy does not see it)",
+            UserWarning,
+            stacklevel=4,
         )
         return {"type": "text"}
     raise EnvError(
         f"{where} space {type(space).__name__} is not supported: ppolearn takes Box, Discrete, MultiDiscrete, "
         "MultiBinary and Dict / Tuple of them; wrap the environment to return one of those"
     )
+
+
+def _is_text(space: gym.Space) -> bool:
+    """A space of strings: Text, or one of its kind such as MiniGrid's MissionSpace (samples are str)."""
+    if isinstance(space, gym.spaces.Text):
+        return True
+    try:
+        return isinstance(space.sample(), str)
+    except Exception:  # a space that cannot sample is not one ppolearn can use either way
+        return False
 
 
 def _width(node: Node) -> int:
@@ -81,8 +132,8 @@ def _width(node: Node) -> int:
         return node["n"]
     if kind == "multi_discrete":
         return int(sum(node["nvec"]))
-    if kind == "text":
-        return 0
+    if kind in ("text", "image"):
+        return 0  # not part of the vector
     return sum(_width(item) for item in node["items"])
 
 
@@ -103,17 +154,37 @@ class _OneHot:
         return rows.sum(axis=1) if len(self.sizes) > 1 else rows[:, 0]
 
 
+class _Image:
+    """An image entry -> uint8 (rows, C, H, W): kept as bytes (a quarter of float32's memory in the buffer)."""
+
+    def __init__(self, node: Node) -> None:
+        self.shape, self.channels_last = tuple(node["shape"]), node["channels_last"]
+
+    def __call__(self, obs: Any) -> np.ndarray:
+        frames = np.asarray(obs, dtype=np.uint8).reshape(-1, *self.shape)
+        return np.moveaxis(frames, -1, 1) if self.channels_last else frames
+
+
+def image_key(path: tuple) -> str:
+    """The encoded observation's key of the image at ``path``: ``image`` (the whole observation),
+    ``image['image']`` (a Dict entry), ``image[0]`` (a Tuple entry)."""
+    return "image" + "".join(f"[{step!r}]" for step in path)
+
+
 def _encoders(node: Node, path: tuple = ()) -> List[tuple]:
-    """The leaves of a layout as (path into the observation, encoder to (rows, width) float32, the rank of
-    one unbatched entry), in order: built once, so flattening a step's observations is one loop over them."""
+    """The leaves of a layout as (path into the observation, encoder to (rows, ...) arrays, the rank of one
+    unbatched entry, its image key or None for the vector), in order: built once, so encoding a step's
+    observations is one loop over them."""
     kind = node["type"]
+    if kind == "image":
+        return [(path, _Image(node), 3, image_key(path))]
     if kind in ("box", "multi_binary"):
         width = _width(node)
-        return [(path, lambda obs: np.asarray(obs, dtype=np.float32).reshape(-1, width), len(node["shape"]))]
+        return [(path, lambda obs: np.asarray(obs, dtype=np.float32).reshape(-1, width), len(node["shape"]), None)]
     if kind == "discrete":
-        return [(path, _OneHot([node["n"]], [node["start"]]), 0)]
+        return [(path, _OneHot([node["n"]], [node["start"]]), 0, None)]
     if kind == "multi_discrete":
-        return [(path, _OneHot(node["nvec"], node["start"]), len(node["shape"]))]
+        return [(path, _OneHot(node["nvec"], node["start"]), len(node["shape"]), None)]
     if kind == "text":
         return []
     steps = node["keys"] if kind == "dict" else range(len(node["items"]))
@@ -139,13 +210,17 @@ def _describe(node: Node) -> str:
         return f"MultiBinary{tuple(node['shape'])}"
     if kind == "text":
         return "Text (dropped)"
+    if kind == "image":
+        cnn = "NatureCNN" if node["cnn"] == "nature" else "small CNN"
+        return f"image {'x'.join(str(n) for n in node['shape'])} uint8 -> {cnn}"
     if kind == "dict":
         return "Dict(" + ", ".join(f"{k}: {_describe(i)}" for k, i in zip(node["keys"], node["items"])) + ")"
     return "Tuple(" + ", ".join(_describe(i) for i in node["items"]) + ")"
 
 
 class ObsSpec:
-    """How to turn one observation (or a batch) of a space into a flat float32 vector of size ``dim``."""
+    """How to turn one observation (or a batch) of a space into what the networks take: a flat float32
+    vector of size ``dim`` and, where the space has images, uint8 (C, H, W) frames (``images``)."""
 
     def __init__(
         self,
@@ -166,37 +241,53 @@ class ObsSpec:
         self.layout = layout
         self._box = layout["type"] == "box"  # the common case flattens as one reshape
         self._encoders = _encoders(layout)
+        # image key -> (C, H, W) and the layout node, in layout order; empty for vector-only spaces
+        self.images: Dict[str, List[int]] = {}
+        self.image_nodes: Dict[str, Node] = {}
+        for path, _, _, key in self._encoders:
+            if key is not None:
+                self.image_nodes[key] = _entry(layout, _layout_path(layout, path))
+                self.images[key] = image_chw(self.image_nodes[key])
 
     @classmethod
-    def from_space(cls, space: gym.Space) -> ObsSpec:
-        layout = _layout(space, "observation")
-        dim = _width(layout)
-        if dim == 0:
+    def from_space(cls, space: gym.Space, image_obs: bool = True, channels_last: Optional[bool] = None) -> ObsSpec:
+        """The spec of ``space``; ``image_obs`` and ``channels_last`` as in :func:`image_layout`."""
+        layout = _layout(space, "observation", image_obs, channels_last)
+        spec = cls(dim=_width(layout), layout=layout)
+        if spec.dim == 0 and not spec.images:
             raise EnvError("the observation space holds nothing ppolearn can encode (only Text)")
-        return cls(dim=dim, layout=layout)
+        return spec
 
     @property
     def keys(self) -> Optional[List[str]]:
-        """The top-level Dict keys in flattening order; None for other spaces."""
+        """The top-level Dict keys in encoding order; None for other spaces."""
         return self.layout["keys"] if self.layout["type"] == "dict" else None
 
-    def flatten(self, obs: Any, batched: bool = False) -> np.ndarray:
-        """A float32 array (dim,) or, with ``batched``, (n, dim)."""
+    def encode(self, obs: Any, batched: bool = False) -> Union[np.ndarray, Dict[str, np.ndarray]]:
+        """Without images: a float32 array (dim,) or, with ``batched``, (n, dim). With images: a dict of
+        such arrays, the vector under ``"vector"`` (where dim > 0) and each image as uint8 (C, H, W)."""
         if self._box:
             arr = np.asarray(obs, dtype=np.float32)
             return arr.reshape(-1, self.dim) if batched else arr.reshape(self.dim)
-        parts = []
+        parts, images = [], {}
         try:
-            for path, encode, _ in self._encoders:
-                parts.append(encode(_entry(obs, path)))
+            for path, encode, _, key in self._encoders:
+                if key is None:
+                    parts.append(encode(_entry(obs, path)))
+                else:
+                    images[key] = encode(_entry(obs, path))
         except (KeyError, IndexError, TypeError) as exc:
             raise self._mismatch(exc) from None
-        flat = np.concatenate(parts, axis=-1)
-        return flat if batched else flat.reshape(self.dim)
+        flat = np.concatenate(parts, axis=-1) if parts else None
+        if not images:
+            return flat if batched else flat.reshape(self.dim)
+        encoded = {} if flat is None else {VECTOR_KEY: flat}
+        encoded.update(images)
+        return encoded if batched else {k: v[0] for k, v in encoded.items()}
 
     def is_batched(self, obs: Any) -> bool:
         """Whether ``obs`` is a batch of observations rather than one."""
-        path, _, rank = self._encoders[0]
+        path, _, rank, _ = self._encoders[0]
         try:
             return np.ndim(_entry(obs, path)) > rank
         except (KeyError, IndexError, TypeError) as exc:
@@ -209,6 +300,10 @@ class ObsSpec:
         """The space in a few words, for messages: ``Dict(observation: Box(3,), mission: Text (dropped))``."""
         return _describe(self.layout)
 
+    def bytes_per_transition(self) -> int:
+        """What one observation takes in the rollout buffer: 4 bytes per vector float, 1 per image byte."""
+        return 4 * self.dim + sum(int(np.prod(chw)) for chw in self.images.values())
+
     def to_dict(self) -> Dict[str, Any]:
         return {"dim": self.dim, "layout": self.layout}
 
@@ -217,6 +312,17 @@ class ObsSpec:
 
     def __repr__(self) -> str:
         return f"ObsSpec(dim={self.dim}, {self.describe()})"
+
+
+def _layout_path(layout: Node, path: tuple) -> tuple:
+    """The path of an observation entry, as a path into the layout tree (``items`` and their indices)."""
+    steps: List[Any] = []
+    node = layout
+    for step in path:
+        index = node["keys"].index(step) if node["type"] == "dict" else step
+        steps += ["items", index]
+        node = node["items"][index]
+    return tuple(steps)
 
 
 @dataclass(frozen=True)
@@ -278,6 +384,16 @@ class ActionSpec:
     def buffer_shape(self) -> tuple:
         """One action as the rollout buffer stores it: an index (discrete) or a vector of ``dim``."""
         return () if self.is_discrete else (self.dim,)
+
+    @property
+    def mask_dim(self) -> int:
+        """Width of an invalid-action mask (sb3-contrib's convention: one flag per choice, a MultiDiscrete's
+        entries side by side); 0 for the kinds that cannot be masked (Box, MultiBinary)."""
+        if self.kind == "discrete":
+            return self.dim
+        if self.kind == "multi_discrete":
+            return int(sum(self.nvec))
+        return 0
 
     @property
     def integer(self) -> bool:

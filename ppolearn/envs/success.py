@@ -53,6 +53,13 @@ def _on_goal_tile(env: gym.Env, obs: Any, terminated: bool, truncated: bool) -> 
     return terminated and env.unwrapped.desc.flat[int(obs)] == b"G"
 
 
+def _on_minigrid_goal(env: gym.Env, obs: Any, terminated: bool, truncated: bool) -> bool:
+    # MiniGrid gives reward > 0 at the goal and no is_success; the cell under the agent says it exactly
+    grid = env.unwrapped
+    cell = grid.grid.get(*grid.agent_pos)
+    return terminated and cell is not None and cell.type == "goal"
+
+
 CRITERIA: Dict[str, Criterion] = {
     "pendulum_upright": Criterion(
         _pendulum_upright, 20, "pole within 0.2 rad of upright and |angular velocity| < 1 rad/s for 20 steps in a row"
@@ -61,6 +68,7 @@ CRITERIA: Dict[str, Criterion] = {
     "acrobot_height": Criterion(_terminated, 1, "the free end swung above the height line (the episode terminated)"),
     "cartpole_balanced": Criterion(_survived, 1, "the pole stayed up until the time limit (truncated, not terminated)"),
     "frozenlake_goal": Criterion(_on_goal_tile, 1, "the agent stepped onto the goal tile G (not into a hole)"),
+    "minigrid_goal": Criterion(_on_minigrid_goal, 1, "the agent reached the green goal square (MiniGrid)"),
 }
 
 

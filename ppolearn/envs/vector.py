@@ -8,6 +8,10 @@ remote worker.
 Episode ends follow Gymnasium 1.x ``SAME_STEP`` autoreset: ``obs`` after a step that ended an episode is
 already the first observation of the next one, and the ended episode's last observation is handed back in
 ``final_obs`` so the learner can bootstrap truncated episodes from it.
+
+Invalid-action masks (Discrete and MultiDiscrete actions) follow sb3-contrib's MaskablePPO: the environment
+has an ``action_masks()`` method, or puts ``info["action_mask"]`` in reset() and step(); ``action_masks()``
+here returns those of the current observations, one bool row per environment.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ import numpy as np
 import torch
 
 from ppolearn.envs.make import EnvSpec, env_factory, env_id_of
-from ppolearn.envs.spaces import ActionSpec, ObsSpec
+from ppolearn.envs.obs import Obs, obs_assign, obs_map, obs_tensor
+from ppolearn.envs.spaces import VECTOR_KEY, ActionSpec, ObsSpec
 from ppolearn.envs.success import SuccessInfo, with_success
 from ppolearn.errors import EnvError
 
@@ -28,11 +33,11 @@ from ppolearn.errors import EnvError
 class StepResult(NamedTuple):
     """One step of every environment in the batch, as tensors of leading size num_envs."""
 
-    obs: torch.Tensor  # (N, obs_dim) float32: next observation, reset where an episode ended
+    obs: Obs  # (N, obs_dim) float32 (or a dict with images): next observation, reset where an episode ended
     reward: torch.Tensor  # (N,) float32
     terminated: torch.Tensor  # (N,) bool: the MDP ended (no bootstrapping)
     truncated: torch.Tensor  # (N,) bool: cut by a time limit (bootstrap from final_obs)
-    final_obs: torch.Tensor  # (N, obs_dim): last observation of the ended episode where done, else obs
+    final_obs: Obs  # (N, obs_dim): last observation of the ended episode where done, else obs
     episode_return: torch.Tensor  # (N,) float32: undiscounted return of the ended episode (where done)
     episode_length: torch.Tensor  # (N,) int64: its length (where done)
     episode_success: torch.Tensor  # (N,) float32: 1/0 from info["is_success"], NaN where none given
@@ -46,10 +51,13 @@ class VecEnv(Protocol):
     action_spec: ActionSpec
     env_id: str
     device: torch.device
+    masked: bool  # whether action_masks() gives masks (else it returns None)
 
-    def reset(self, seed: Optional[int] = None) -> torch.Tensor: ...
+    def reset(self, seed: Optional[int] = None) -> Obs: ...
 
     def step(self, actions: torch.Tensor) -> StepResult: ...
+
+    def action_masks(self) -> Optional[torch.Tensor]: ...
 
     def close(self) -> None: ...
 
@@ -67,12 +75,16 @@ class OnDevice:
     def __init__(self, env: VecEnv, device: torch.device) -> None:
         self.env, self.device = env, device
 
-    def reset(self, seed: Optional[int] = None) -> torch.Tensor:
-        return self.env.reset(seed=seed).to(self.device)
+    def reset(self, seed: Optional[int] = None) -> Obs:
+        return obs_map(lambda part: part.to(self.device), self.env.reset(seed=seed))
 
     def step(self, actions: torch.Tensor) -> StepResult:
         step = self.env.step(actions.to(self.env.device))
-        return StepResult(*(part.to(self.device) for part in step))
+        return StepResult(*(obs_map(lambda part: part.to(self.device), field) for field in step))
+
+    def action_masks(self) -> Optional[torch.Tensor]:
+        masks = self.env.action_masks() if getattr(self.env, "masked", False) else None
+        return None if masks is None else masks.to(self.device)
 
     def close(self) -> None:
         self.env.close()
@@ -113,7 +125,12 @@ class GymVecEnv:
         env_kwargs: Optional[dict] = None,
         sanitize_nonfinite: bool = False,
         success: Optional[str] = None,
+        image_obs: bool = True,
+        channels_last: Optional[bool] = None,
+        action_masking: str = "auto",
     ) -> None:
+        """``image_obs`` and ``channels_last`` say which Boxes are images (ObsSpec.from_space);
+        ``action_masking`` is "auto" (masks where the environment gives them), "true" (it must) or "false"."""
         self.env_id = env_id_of(env)
         self.num_envs = num_envs
         self.device = torch.device(device)
@@ -132,13 +149,59 @@ class GymVecEnv:
             self.envs = gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
         self.single_observation_space = self.envs.single_observation_space
         self.single_action_space = self.envs.single_action_space
-        self.obs_spec = ObsSpec.from_space(self.single_observation_space)
+        self.obs_spec = ObsSpec.from_space(self.single_observation_space, image_obs, channels_last)
         self.action_spec = ActionSpec.from_space(self.single_action_space)
+        self._mask_source = self._find_masks(action_masking)  # "method", "info" or None
+        self.masked = self._mask_source is not None
+        self._masks: Optional[torch.Tensor] = None
         self._returns = np.zeros(num_envs, dtype=np.float64)
         self._lengths = np.zeros(num_envs, dtype=np.int64)
         self._steps = 0
         self.sanitize_nonfinite = sanitize_nonfinite
         self._no_success = torch.full((num_envs,), float("nan"), device=self.device)  # reused while no info
+
+    def _find_masks(self, setting: str) -> Optional[str]:
+        """Where this environment's action masks come from: its ``action_masks()`` method, else
+        ``info["action_mask"]`` (looked for in one reset under "auto"), or None where it is not masked."""
+        if setting == "false":
+            return None
+        if self.action_spec.mask_dim == 0:
+            if setting == "true":
+                raise EnvError(f"action_masking=true, but {self.action_spec.describe()} cannot be masked")
+            return None
+        if all(self.envs.call("has_wrapper_attr", "action_masks")):
+            return "method"
+        if setting == "true":
+            return "info"
+        try:
+            _, info = self.envs.reset()
+        except Exception as exc:
+            raise EnvError(f"environment '{self.env_id}' raised in reset(): {type(exc).__name__}: {exc}") from exc
+        return "info" if "action_mask" in info else None
+
+    def _read_masks(self, info: dict) -> torch.Tensor:
+        """The masks of the observations just returned, (N, mask_dim) bool; all True where an environment
+        gave none in its info."""
+        width = self.action_spec.mask_dim
+        if self._mask_source == "method":
+            masks = np.stack([np.asarray(m, dtype=bool).reshape(width) for m in self.envs.call("action_masks")])
+        elif "action_mask" not in info:
+            raise EnvError(
+                f"environment '{self.env_id}' gave no info['action_mask'] and has no action_masks() method, but "
+                "action masking is on; set action_masking=false or return the mask"
+            )
+        else:
+            given = info.get("_action_mask", np.ones(self.num_envs, dtype=bool))
+            masks = np.ones((self.num_envs, width), dtype=bool)
+            for i in np.flatnonzero(given):
+                masks[i] = np.asarray(info["action_mask"][i], dtype=bool).reshape(width)
+        if not masks.any(axis=1).all():
+            raise EnvError(f"environment '{self.env_id}' masked every action of an observation")
+        return torch.from_numpy(masks).to(self.device)
+
+    def action_masks(self) -> Optional[torch.Tensor]:
+        """The valid-action masks of the current observations (after the last reset or step); None unmasked."""
+        return self._masks
 
     def _tensor(self, array: np.ndarray, dtype: np.dtype = np.float32) -> torch.Tensor:
         # from_numpy shares memory (no copy on CPU); every array handed over here is freshly made per step
@@ -146,15 +209,15 @@ class GymVecEnv:
 
     def reset(self, seed: Optional[int] = None) -> torch.Tensor:
         try:
-            obs, _ = self.envs.reset(seed=seed)
+            obs, info = self.envs.reset(seed=seed)
         except Exception as exc:
             raise EnvError(f"environment '{self.env_id}' raised in reset(): {type(exc).__name__}: {exc}") from exc
         if seed is not None:
             self.envs.action_space.seed(seed)
         self._returns[:] = 0
         self._lengths[:] = 0
-        flat = self._finite(self.obs_spec.flatten(obs, batched=True), "observation")
-        return self._tensor(flat)
+        self._masks = self._read_masks(info) if self.masked else None
+        return obs_tensor(self._encode(obs, batched=True), self.device)
 
     def step(self, actions: torch.Tensor) -> StepResult:
         env_actions = self.action_spec.to_env(actions.detach().cpu().numpy(), batched=True)
@@ -165,7 +228,9 @@ class GymVecEnv:
                 f"environment '{self.env_id}' raised in step() at step {self._steps}: {type(exc).__name__}: {exc}"
             ) from exc
         self._steps += 1
-        flat = self._finite(self.obs_spec.flatten(obs, batched=True), "observation")
+        encoded = self._encode(obs, batched=True)
+        if self.masked:
+            self._masks = self._read_masks(infos)
         reward = self._finite(np.asarray(reward, dtype=np.float64), "reward")
         done = np.logical_or(terminated, truncated)
 
@@ -173,13 +238,13 @@ class GymVecEnv:
         self._lengths += 1
         ep_return = self._returns.astype(np.float32)
         ep_length = self._lengths.copy()
-        obs = self._tensor(flat)
+        obs = obs_tensor(encoded, self.device)
         final_obs, success = obs, self._no_success  # no episode ended: nothing to copy (the common case)
         if done.any():
-            final_flat = flat.copy()
+            final_encoded = obs_map(np.copy, encoded)
             for i in np.flatnonzero(done):  # Gymnasium hands back ended episodes' last obs one by one
-                final_flat[i] = self._finite(self.obs_spec.flatten(infos["final_obs"][i]), "observation")
-            final_obs = self._tensor(final_flat)
+                obs_assign(final_encoded, i, self._encode(infos["final_obs"][i]))
+            final_obs = obs_tensor(final_encoded, self.device)
             final_info = infos.get("final_info", {})
             if "is_success" in final_info:
                 mask = final_info.get("_is_success", np.ones(self.num_envs, dtype=bool))
@@ -196,6 +261,15 @@ class GymVecEnv:
             episode_length=self._tensor(ep_length, np.int64),
             episode_success=success,
         )
+
+    def _encode(self, obs: object, batched: bool = False) -> object:
+        """ObsSpec.encode, its vector checked for NaN and inf (uint8 images cannot hold them)."""
+        encoded = self.obs_spec.encode(obs, batched=batched)
+        if isinstance(encoded, dict):
+            if VECTOR_KEY in encoded:
+                encoded[VECTOR_KEY] = self._finite(encoded[VECTOR_KEY], "observation")
+            return encoded
+        return self._finite(encoded, "observation")
 
     def _finite(self, array: np.ndarray, what: str) -> np.ndarray:
         """The array if finite; else sanitised (when asked) or a clear error naming the step."""
