@@ -183,7 +183,7 @@ def test_training_on_a_cuda_clone():
 
 
 def test_a_ready_vec_env_on_the_learners_device_is_used_as_it_is():
-    from tests.envs import TensorPointEnv
+    from envs import TensorPointEnv
 
     env = TensorPointEnv()
     assert make_vec_env(env, 4, device="cpu") is env
@@ -191,7 +191,7 @@ def test_a_ready_vec_env_on_the_learners_device_is_used_as_it_is():
 
 def test_on_device_moves_tensors_and_keeps_the_envs_own_attributes():
     from ppolearn.envs import OnDevice, same_device
-    from tests.envs import TensorPointEnv
+    from envs import TensorPointEnv
 
     inner = TensorPointEnv()
     env = OnDevice(inner, torch.device("cpu"))
@@ -205,7 +205,7 @@ def test_on_device_moves_tensors_and_keeps_the_envs_own_attributes():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cpu_vec_env_with_a_cuda_learner():
     from ppolearn import PPO
-    from tests.envs import TensorPointEnv
+    from envs import TensorPointEnv
 
     model = PPO(TensorPointEnv(), device="cuda", verbose=0, n_steps=16, batch_size=32, n_epochs=1)
     model.learn(64)
