@@ -81,6 +81,10 @@ class PPOConfig:
     activation: str = "tanh"
     log_std_init: float = 0.0  # initial log standard deviation of the Gaussian policy
     ortho_init: bool = True  # orthogonal init: hidden sqrt(2), policy head 0.01, value head 1.0
+    memory: Optional[str] = None  # a recurrent core between the encoder and the heads: "lstm", "gru" or null
+    # (feed-forward); with one, a minibatch is whole env sequences: batch_size // n_steps of them (at least
+    # one, lowered to a divisor of num_envs; see minibatch_envs) of n_steps each
+    memory_size: int = 128  # hidden units of the recurrent core (an LSTM's state is twice that: h and c)
 
     # --- bookkeeping ---
     checkpoint_every: int = 10  # updates between checkpoints (0: only at the end)
@@ -99,6 +103,16 @@ class PPOConfig:
     def rollout_size(self) -> int:
         """Transitions per rollout: the tutorial's timesteps_per_batch."""
         return self.n_steps * self.num_envs
+
+    @property
+    def minibatch_envs(self) -> int:
+        """With a memory core, the env sequences per minibatch: the update re-runs the core over whole
+        rollouts of n_steps, so batch_size is read as sequences x n_steps, rounded down to whole sequences
+        (at least one) and lowered until the sequences split num_envs into equal minibatches."""
+        envs = max(1, min(self.batch_size // self.n_steps, self.num_envs))
+        while self.num_envs % envs:
+            envs -= 1
+        return envs
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
@@ -159,6 +173,8 @@ _CHECKS: Dict[str, _Check] = {
     "activation": (lambda v: v in ("tanh", "relu", "elu"), "'tanh', 'relu' or 'elu'"),
     "action_masking": (lambda v: v in ("auto", "true", "false"), "'auto', 'true' or 'false'"),
     "log_std_init": (lambda v: -20 <= v <= 2, "in [-20, 2]"),
+    "memory": (lambda v: v in (None, "lstm", "gru"), "'lstm', 'gru' or null (feed-forward)"),
+    "memory_size": (_positive, "a positive integer"),
     "checkpoint_every": (_nonneg, "an integer >= 0"),
     "keep_checkpoints": (_positive, "a positive integer"),
     "eval_episodes": (_positive, "a positive integer"),

@@ -18,7 +18,7 @@ stop are chosen on the validation block, so the test block stays an independent 
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -63,6 +63,7 @@ def evaluate_policy(
 
     Up to ``parallel`` environments run side by side (one batched policy call per step for all of them);
     each episode's seed fixes its start, so the figures equal those of running the episodes one by one.
+    A recurrent policy's hidden state is carried per environment and zeroed where its next episode starts.
 
     Success is ``info["is_success"]`` at the last step (the model's success criterion adds it to classic
     tasks); ``mean_steps_to_success`` is the mean first step at which it held, over the successful episodes,
@@ -98,6 +99,8 @@ def _run_episodes(
             instances.append(factory())
         slots: Dict[int, Dict[str, Any]] = {}  # slot -> the episode it runs and its running figures
         obs: Dict[int, Any] = {}
+        memory: Optional[Tuple[np.ndarray, ...]] = None  # recurrent policies: every slot's hidden state
+        starts = np.ones(len(instances), dtype=bool)  # the slot's next step is its episode's first
         next_episode = 0
         for slot, instance in enumerate(instances):
             obs[slot], _ = instance.reset(seed=seed + next_episode)
@@ -105,7 +108,16 @@ def _run_episodes(
             next_episode += 1
         while slots:
             active = list(slots)
-            actions, _ = model.predict(_stack([obs[s] for s in active]), deterministic=deterministic)
+            state = None if memory is None else tuple(part[:, active] for part in memory)
+            actions, state = model.predict(
+                _stack([obs[s] for s in active]), state, starts[active], deterministic=deterministic
+            )
+            if state is not None:
+                if memory is None:
+                    memory = tuple(np.zeros((1, len(instances), p.shape[-1]), p.dtype) for p in state)
+                for whole, part in zip(memory, state):
+                    whole[:, active] = part
+            starts[active] = False
             for slot, action in zip(active, actions):
                 state = slots[slot]
                 obs[slot], reward, terminated, truncated, info = instances[slot].step(action)
@@ -119,6 +131,7 @@ def _run_episodes(
                 results[state["episode"]] = Episode(state["ret"], state["length"], success, state["first"])
                 if next_episode < episodes:
                     obs[slot], _ = instances[slot].reset(seed=seed + next_episode)
+                    starts[slot] = True
                     slots[slot] = {"episode": next_episode, "ret": 0.0, "length": 0, "first": None}
                     next_episode += 1
                 else:
