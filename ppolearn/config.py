@@ -48,7 +48,7 @@ class PPOConfig:
 
     # --- update (the tutorial's n_updates_per_iteration, lr, clip) ---
     n_epochs: int = 10  # passes over each rollout
-    batch_size: int = 64  # minibatch size; must divide n_steps * num_envs
+    batch_size: int = 64  # minibatch size; must divide n_steps * num_envs (with memory: rounded, see below)
     learning_rate: float = 3e-4
     anneal_lr: bool = False  # linearly decay the learning rate to 0 at total_timesteps
     clip_range: float = 0.2  # PPO-Clip epsilon: ratios outside [1-eps, 1+eps] get no gradient
@@ -295,13 +295,13 @@ def validate(config: PPOConfig) -> PPOConfig:
             f"num_workers={config.num_workers} is more than num_envs={config.num_envs}: every Ray worker "
             "needs at least one environment"
         )
+    if config.memory is not None:  # whole env sequences per minibatch: batch_size is rounded (minibatch_envs)
+        return config
     if config.batch_size > config.rollout_size:
         raise ConfigError(
             f"batch_size={config.batch_size} is larger than one rollout "
             f"(n_steps * num_envs = {config.n_steps} * {config.num_envs} = {config.rollout_size})"
         )
-    if config.stop_at_target and config.target is None:
-        raise ConfigError("stop_at_target=true needs a target, e.g. target='mean_return>=-200'")
     if config.rollout_size % config.batch_size:
         raise ConfigError(
             f"batch_size={config.batch_size} must divide n_steps * num_envs = {config.rollout_size} "
