@@ -295,6 +295,8 @@ def validate(config: PPOConfig) -> PPOConfig:
             f"num_workers={config.num_workers} is more than num_envs={config.num_envs}: every Ray worker "
             "needs at least one environment"
         )
+    if config.stop_at_target and config.target is None:
+        raise ConfigError("stop_at_target=true needs a target, e.g. target='mean_return>=-200'")
     if config.memory is not None:  # whole env sequences per minibatch: batch_size is rounded (minibatch_envs)
         return config
     if config.batch_size > config.rollout_size:

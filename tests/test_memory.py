@@ -5,6 +5,8 @@ Ray workers, evaluation, save/load, resume) keeps it."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +14,7 @@ from envs import BrightPixelEnv, CueRecallEnv, TensorPointEnv, ZeroStartEnv
 
 from ppolearn import PPO
 from ppolearn.checkpoint import list_checkpoints
+from ppolearn.cli import main
 from ppolearn.config import build_config
 from ppolearn.errors import ConfigError
 from ppolearn.evaluation import evaluate_policy
@@ -208,6 +211,19 @@ def test_batched_env_and_exact_resume_with_memory(kind, tmp_path):
     resumed.learn(64 * 2, reset_num_timesteps=False)
     for a, b in zip(straight.policy.state_dict().values(), resumed.policy.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_command_line_trains_evaluates_and_renders_a_recurrent_run(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    settings = ["memory=gru", "memory_size=8", "n_steps=16", "batch_size=32", "n_epochs=1", "eval_episodes=2"]
+    args = ["train", "--env", "Pendulum-v1", "--total-timesteps", "64", "--num-envs", "2", "--run-dir", str(run_dir)]
+    assert main([*args, *(x for pair in settings for x in ("--set", pair)), "--quiet"]) == 0
+    assert "memory: gru" in (run_dir / "config.yaml").read_text()
+    capsys.readouterr()
+    assert main(["eval", str(run_dir), "--json", "--episodes", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["episodes"] == 2
+    assert main(["render", str(run_dir), "--out", str(tmp_path / "policy.gif")]) == 0
+    assert (tmp_path / "policy.gif").stat().st_size > 0
 
 
 def test_torch_batched_clone_trains_with_memory():
