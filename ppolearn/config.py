@@ -48,7 +48,7 @@ class PPOConfig:
 
     # --- update (the tutorial's n_updates_per_iteration, lr, clip) ---
     n_epochs: int = 10  # passes over each rollout
-    batch_size: int = 64  # minibatch size; must divide n_steps * num_envs
+    batch_size: int = 64  # minibatch size; must divide n_steps * num_envs (with memory: rounded, see below)
     learning_rate: float = 3e-4
     anneal_lr: bool = False  # linearly decay the learning rate to 0 at total_timesteps
     clip_range: float = 0.2  # PPO-Clip epsilon: ratios outside [1-eps, 1+eps] get no gradient
@@ -83,6 +83,10 @@ class PPOConfig:
     activation: str = "tanh"
     log_std_init: float = 0.0  # initial log standard deviation of the Gaussian policy
     ortho_init: bool = True  # orthogonal init: hidden sqrt(2), policy head 0.01, value head 1.0
+    memory: Optional[str] = None  # a recurrent core between the encoder and the heads: "lstm", "gru" or null
+    # (feed-forward); with one, a minibatch is whole env sequences: batch_size // n_steps of them (at least
+    # one, lowered to a divisor of num_envs; see minibatch_envs) of n_steps each
+    memory_size: int = 128  # hidden units of the recurrent core (an LSTM's state is twice that: h and c)
 
     # --- bookkeeping ---
     checkpoint_every: int = 10  # updates between checkpoints (0: only at the end)
@@ -101,6 +105,16 @@ class PPOConfig:
     def rollout_size(self) -> int:
         """Transitions per rollout: the tutorial's timesteps_per_batch."""
         return self.n_steps * self.num_envs
+
+    @property
+    def minibatch_envs(self) -> int:
+        """With a memory core, the env sequences per minibatch: the update re-runs the core over whole
+        rollouts of n_steps, so batch_size is read as sequences x n_steps, rounded down to whole sequences
+        (at least one) and lowered until the sequences split num_envs into equal minibatches."""
+        envs = max(1, min(self.batch_size // self.n_steps, self.num_envs))
+        while self.num_envs % envs:
+            envs -= 1
+        return envs
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
@@ -162,6 +176,8 @@ _CHECKS: Dict[str, _Check] = {
     "activation": (lambda v: v in ("tanh", "relu", "elu"), "'tanh', 'relu' or 'elu'"),
     "action_masking": (lambda v: v in ("auto", "true", "false"), "'auto', 'true' or 'false'"),
     "log_std_init": (lambda v: -20 <= v <= 2, "in [-20, 2]"),
+    "memory": (lambda v: v in (None, "lstm", "gru"), "'lstm', 'gru' or null (feed-forward)"),
+    "memory_size": (_positive, "a positive integer"),
     "checkpoint_every": (_nonneg, "an integer >= 0"),
     "keep_checkpoints": (_positive, "a positive integer"),
     "eval_episodes": (_positive, "a positive integer"),
@@ -282,13 +298,15 @@ def validate(config: PPOConfig) -> PPOConfig:
             f"num_workers={config.num_workers} is more than num_envs={config.num_envs}: every Ray worker "
             "needs at least one environment"
         )
+    if config.stop_at_target and config.target is None:
+        raise ConfigError("stop_at_target=true needs a target, e.g. target='mean_return>=-200'")
+    if config.memory is not None:  # whole env sequences per minibatch: batch_size is rounded (minibatch_envs)
+        return config
     if config.batch_size > config.rollout_size:
         raise ConfigError(
             f"batch_size={config.batch_size} is larger than one rollout "
             f"(n_steps * num_envs = {config.n_steps} * {config.num_envs} = {config.rollout_size})"
         )
-    if config.stop_at_target and config.target is None:
-        raise ConfigError("stop_at_target=true needs a target, e.g. target='mean_return>=-200'")
     if config.rollout_size % config.batch_size:
         raise ConfigError(
             f"batch_size={config.batch_size} must divide n_steps * num_envs = {config.rollout_size} "

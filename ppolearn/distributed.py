@@ -12,6 +12,10 @@ not depend on what the other workers see: only the slicing of the environments d
 A worker that dies is replaced, its slice is collected again from freshly reset environments, and the loss
 is logged and counted; no slice is ever dropped.
 
+With a memory core, a worker's policy copy keeps its envs' hidden state from one iteration to the next (the
+broadcast replaces the weights, never the state), as its envs keep their episodes; it sends back the state
+each env started the iteration from, which the learner stores beside the slice for the update.
+
 Workers write no files: the learner alone writes the run directory, which it holds (ppolearn/rundir.py).
 """
 
@@ -113,8 +117,9 @@ class RolloutWorker:
         self.reward_scaler.rms = FrozenStats(())
         self.generator = torch.Generator()
         self.generator.manual_seed(worker_seed(cfg.seed, index))
+        hidden_size = self.policy.memory.state_size if self.policy.is_recurrent else 0
         self.buffer = RolloutBuffer(
-            cfg.n_steps, num_envs, obs_spec, action_spec, torch.device("cpu"), masked=self.env.masked
+            cfg.n_steps, num_envs, obs_spec, action_spec, torch.device("cpu"), self.env.masked, hidden_size
         )
         self.next_obs: Optional[Obs] = None
 
@@ -132,6 +137,7 @@ class RolloutWorker:
         self.reward_scaler.rms.start_iteration(broadcast["ret_rms"])
         if reset or self.next_obs is None:  # a new worker's envs start fresh, seeded like the local backend's
             self.next_obs = self.env.reset(seed=seed + self.first_env)
+            self.policy.reset()  # and a memory core starts them from zeros
         self.next_obs, episodes = rollout(
             self.policy,
             self.env,
@@ -145,6 +151,7 @@ class RolloutWorker:
         out: Dict[str, Any] = {name: getattr(self.buffer, name) for name in BUFFER_FIELDS}
         out.update(
             last_value=self.buffer.last_value,
+            hidden=self.buffer.hidden,  # memory core: the state each env started this rollout from
             next_obs=self.next_obs,
             reward_returns=self.reward_scaler.returns,
             episodes=(episodes.returns, episodes.lengths, episodes.successes),
@@ -230,6 +237,8 @@ class RayRolloutGroup:
                     part = obs_map(lambda t: t.to(device), result[name])
                     obs_assign(getattr(buffer, name), (slice(None), slice(first, first + count)), part)
             buffer.last_value[first : first + count] = result["last_value"].to(device)
+            if buffer.hidden is not None:
+                buffer.hidden[first : first + count] = result["hidden"].to(device)
         returns, lengths, successes = (torch.cat([r["episodes"][k] for r in results]) for k in range(3))
         return RemoteRollout(
             episodes=EpisodeStats(returns, lengths, successes),

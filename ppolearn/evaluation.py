@@ -18,7 +18,7 @@ stop are chosen on the validation block, so the test block stays an independent 
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -63,6 +63,7 @@ def evaluate_policy(
 
     Up to ``parallel`` environments run side by side (one batched policy call per step for all of them);
     each episode's seed fixes its start, so the figures equal those of running the episodes one by one.
+    A recurrent policy's hidden state is carried per environment and zeroed where its next episode starts.
 
     Success is ``info["is_success"]`` at the last step (the model's success criterion adds it to classic
     tasks); ``mean_steps_to_success`` is the mean first step at which it held, over the successful episodes,
@@ -100,6 +101,8 @@ def _run_episodes(
         obs: Dict[int, Any] = {}
         masks: Dict[int, Optional[np.ndarray]] = {}  # each slot's valid actions now (None: unmasked)
         masked = model.action_spec.mask_dim > 0 and model.config.action_masking != "false"
+        memory: Optional[Tuple[np.ndarray, ...]] = None  # recurrent policies: every slot's hidden state
+        starts = np.ones(len(instances), dtype=bool)  # the slot's next step is its episode's first
         next_episode = 0
         for slot, instance in enumerate(instances):
             obs[slot], info = instance.reset(seed=seed + next_episode)
@@ -109,9 +112,16 @@ def _run_episodes(
         while slots:
             active = list(slots)
             given = _stack_masks([masks[s] for s in active], model.action_spec.mask_dim) if masked else None
-            actions, _ = model.predict(
-                _stack([obs[s] for s in active]), deterministic=deterministic, action_masks=given
+            state = None if memory is None else tuple(part[:, active] for part in memory)
+            actions, state = model.predict(
+                _stack([obs[s] for s in active]), state, starts[active], deterministic=deterministic, action_masks=given
             )
+            if state is not None:
+                if memory is None:
+                    memory = tuple(np.zeros((1, len(instances), p.shape[-1]), p.dtype) for p in state)
+                for whole, part in zip(memory, state):
+                    whole[:, active] = part
+            starts[active] = False
             for slot, action in zip(active, actions):
                 state = slots[slot]
                 obs[slot], reward, terminated, truncated, info = instances[slot].step(action)
@@ -127,6 +137,7 @@ def _run_episodes(
                 if next_episode < episodes:
                     obs[slot], info = instances[slot].reset(seed=seed + next_episode)
                     masks[slot] = _action_mask(instances[slot], info, masked)
+                    starts[slot] = True
                     slots[slot] = {"episode": next_episode, "ret": 0.0, "length": 0, "first": None}
                     next_episode += 1
                 else:

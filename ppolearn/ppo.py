@@ -46,7 +46,7 @@ from ppolearn.envs import (
     preset_key,
     space_mismatch,
 )
-from ppolearn.envs.obs import Obs, obs_map
+from ppolearn.envs.obs import Obs, obs_len, obs_map
 from ppolearn.errors import (
     CheckpointError,
     ConfigError,
@@ -59,7 +59,7 @@ from ppolearn.logger import RunLogger
 from ppolearn.networks import Actor, Critic
 from ppolearn.normalize import ObsNormalizer, RewardScaler
 from ppolearn.optim import FlatParameters, adam
-from ppolearn.policy import build_policy
+from ppolearn.policy import Sequences, build_policy
 from ppolearn.rollout import EpisodeStats, RolloutBatch, RolloutBuffer, rollout
 from ppolearn.rundir import RunDir, hold, released_on_error
 from ppolearn.update import ppo_update
@@ -188,16 +188,22 @@ class PPO:
 
     def get_action(self, obs: Obs, mask: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         """Sample an action for a batch of (normalised) observations, with its log-probability; ``mask``
-        (bool, True = allowed) restricts Discrete and MultiDiscrete choices."""
+        (bool, True = allowed) restricts Discrete and MultiDiscrete choices. A memory core moves the
+        rollout's hidden state one step (policy.reset() starts it afresh)."""
         with torch.no_grad():
             return self.policy.sample(obs, self.generator, mask)
 
     def evaluate(
-        self, batch_obs: Obs, batch_acts: torch.Tensor, batch_masks: Optional[torch.Tensor] = None
+        self,
+        batch_obs: Obs,
+        batch_acts: torch.Tensor,
+        batch_masks: Optional[torch.Tensor] = None,
+        batch_memory: Optional[Sequences] = None,
     ) -> Tuple[torch.Tensor, ...]:
         """V(s), log pi(a|s) and entropy under the current networks (the tutorial's evaluate()), under the
-        masks the actions were sampled with."""
-        return self.policy.evaluate(batch_obs, batch_acts, batch_masks)
+        masks the actions were sampled with; with a memory core, ``batch_memory`` (the initial hidden states
+        and episode ends of the env sequences in ``batch_obs``) lets it re-run the states the rollout saw."""
+        return self.policy.evaluate(batch_obs, batch_acts, batch_masks, batch_memory)
 
     def rollout(self) -> EpisodeStats:
         """Collect n_steps from every environment with the current policy into the buffer."""
@@ -205,13 +211,21 @@ class PPO:
             raise EnvError("this model has no environment to train on; pass env= to PPO.load()")
         if self.buffer is None:
             masked = self.workers.masked if self.workers is not None else getattr(self.env, "masked", False)
+            hidden_size = self.policy.memory.state_size if self.policy.is_recurrent else 0
             self.buffer = RolloutBuffer(
-                self.config.n_steps, self.config.num_envs, self.obs_spec, self.action_spec, self.device, masked
+                self.config.n_steps,
+                self.config.num_envs,
+                self.obs_spec,
+                self.action_spec,
+                self.device,
+                masked,
+                hidden_size,
             )
         if self.workers is not None:
             return self._rollout_on_workers()
         if self._next_obs is None:
             self._next_obs = self.env.reset(seed=self.config.seed + self.num_updates)
+            self.policy.reset()  # fresh episodes: a memory core starts them from zeros
         self._next_obs, episodes = rollout(
             self.policy,
             self.env,
@@ -362,13 +376,19 @@ class PPO:
     def predict(
         self,
         observation: Any,
-        state: Any = None,
+        state: Optional[Tuple[np.ndarray, ...]] = None,
         episode_start: Any = None,
         deterministic: bool = True,
         action_masks: Any = None,
-    ) -> Tuple[np.ndarray, None]:
+    ) -> Tuple[np.ndarray, Optional[Tuple[np.ndarray, ...]]]:
         """The action for one observation (or a batch), as the environment takes it; SB3's signature, with
-        sb3-contrib MaskablePPO's ``action_masks`` (True = allowed, one row per observation or one row)."""
+        sb3-contrib MaskablePPO's ``action_masks`` (True = allowed, one row per observation or one row).
+
+        With a memory core, as sb3-contrib's RecurrentPPO: ``state`` is the hidden state of the batch (None
+        at the start: zeros), ``episode_start`` (a bool per observation) zeroes it where an episode begins,
+        and the state after this step is returned to pass in with the next observation: a tuple of arrays
+        (1, batch, memory_size), ``(h, c)`` for an LSTM, ``(h,)`` for a GRU. A feed-forward policy ignores
+        both and returns None."""
         batched = self.obs_spec.is_batched(observation)
         # encode one observation as one (a dict's parts differ in size), then view it as a batch of one
         encoded = self.obs_spec.encode(observation, batched=batched)
@@ -379,13 +399,34 @@ class PPO:
         if action_masks is not None and self.action_spec.mask_dim:
             mask = torch.as_tensor(np.asarray(action_masks, dtype=bool), device=self.device)
             mask = mask.reshape(-1, self.action_spec.mask_dim)
+        next_state = None
         with torch.no_grad():
-            if deterministic:
+            if self.policy.is_recurrent:
+                hidden = self._hidden_from(state, episode_start, obs_len(obs))
+                action, hidden = self.policy.predict(obs, hidden, deterministic, self.generator, mask)
+                next_state = tuple(part[None].cpu().numpy() for part in hidden.split(self.config.memory_size, -1))
+            elif deterministic:
                 action = self.policy.mode(obs, mask)
             else:
                 action = self.policy.sample(obs, self.generator, mask)[0]
         env_action = self.action_spec.to_env(action.cpu().numpy(), batched=True)
-        return (env_action if batched else env_action[0]), None
+        return (env_action if batched else env_action[0]), next_state
+
+    def _hidden_from(self, state: Optional[Tuple[np.ndarray, ...]], episode_start: Any, n: int) -> torch.Tensor:
+        """predict's SB3-style state as the memory core's (n, S) tensor, zeroed where an episode starts."""
+        if state is None:
+            return self.policy.memory.initial_state(n, self.device)
+        parts = [torch.as_tensor(np.asarray(part), dtype=torch.float32, device=self.device) for part in state]
+        hidden = torch.cat([part.reshape(n, -1) for part in parts], dim=-1)
+        if hidden.shape[1] != self.policy.memory.state_size:
+            raise ConfigError(
+                f"state holds {hidden.shape[1]} values per observation; this model's {self.config.memory} core "
+                f"takes {self.policy.memory.state_size} (pass the state predict returned, or None)"
+            )
+        if episode_start is not None:
+            starts = torch.as_tensor(np.asarray(episode_start, dtype=bool).reshape(-1), device=self.device)
+            hidden = hidden * (~starts).unsqueeze(-1).to(hidden.dtype)
+        return hidden
 
     # --- saving and loading -----------------------------------------------------------------------------
 
@@ -427,10 +468,12 @@ class PPO:
         Gymnasium envs cannot, so a resumed run starts their episodes afresh."""
         if self._next_obs is None or not hasattr(self.env, "state_dict"):
             return None
+        hidden = self.policy.get_hidden_state()  # a memory core's state mid-episode (None: feed-forward)
         return {
             "state": self.env.state_dict(),
             "next_obs": obs_map(lambda part: part.cpu(), self._next_obs),
             "reward_returns": self.reward_scaler.returns.cpu(),
+            "hidden": None if hidden is None else hidden.cpu(),
         }
 
     def save(self, path: Union[str, Path]) -> Path:
@@ -502,6 +545,8 @@ class PPO:
                     self.env.load_state_dict(env_state["state"])
                     self._next_obs = obs_map(lambda part: part.to(self.device), env_state["next_obs"])
                     self.reward_scaler.returns = env_state["reward_returns"].to(self.device, torch.float64)
+                    if env_state.get("hidden") is not None and self.policy.is_recurrent:
+                        self.policy.set_hidden_state(env_state["hidden"].to(self.device))
                 if data.get("evaluation") is not None:  # absent in checkpoints of earlier versions
                     self.evaluator.load_state_dict(data["evaluation"])
                 recent = data["recent"]

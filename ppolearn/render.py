@@ -37,11 +37,11 @@ def render_gif(
     try:
         for i in range(episodes):
             obs, _ = instance.reset(seed=seed + i)
-            done, t = False, 0
+            done, t, state = False, 0, None  # state: a recurrent policy's memory, zeros at the episode's start
             while not done:
                 if t % frame_skip == 0:
                     frames.append(_shrink(instance.render(), max_side, Image))
-                action, _ = model.predict(obs, deterministic=True)
+                action, state = model.predict(obs, state, deterministic=True)
                 obs, _, terminated, truncated, _ = instance.step(action)
                 done, t = terminated or truncated, t + 1
             frames.append(_shrink(instance.render(), max_side, Image))

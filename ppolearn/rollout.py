@@ -11,13 +11,18 @@ network). A 7x7x3 MiniGrid view with its one-hot direction takes 147 + 4 * 4 = 1
 instead of 604 as float32; an 84x84x4 Atari stack 28,224 instead of 112,896. Where the environment gives
 invalid-action masks they are stored too (one bool per choice), so the update scores each action under
 the mask it was sampled with.
+
+With a memory core (ppolearn/memory.py) the buffer also keeps the hidden state each env started the rollout
+from (S floats per env, once per rollout), and the batch carries the episode ends: the update re-runs the
+core over each env's rollout from that state, resetting where an episode ended, and so sees the states the
+rollout saw. A feed-forward policy stores neither and its steps do no extra work.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import List, Optional, Union
 
 import torch
 
@@ -40,14 +45,18 @@ class RolloutBatch:
     advantages: torch.Tensor  # GAE(lambda) advantages
     rtgs: torch.Tensor  # batch_rtgs: the returns the critic regresses onto (advantages + values)
     masks: Optional[torch.Tensor] = None  # the invalid-action masks the actions were sampled under, if any
+    dones: Optional[torch.Tensor] = None  # memory core only: the episode ended at this step
+    hidden: Optional[torch.Tensor] = None  # memory core only: (num_envs, S) state at the rollout's start
 
     def __len__(self) -> int:
         return self.log_probs.shape[0]
 
-    def select(self, index: torch.Tensor | slice) -> RolloutBatch:
-        """The rows at ``index`` of every field; a slice returns views, so it copies nothing."""
+    def select(self, index: Union[torch.Tensor, slice]) -> RolloutBatch:
+        """The rows at ``index`` of every per-transition field; a slice returns views, so it copies nothing.
+        ``hidden`` is per env, not per transition: it is kept whole."""
         pick = lambda x: None if x is None else obs_map(lambda t: t[index], x)  # noqa: E731
-        return RolloutBatch(*(pick(getattr(self, f.name)) for f in dataclasses.fields(self)))
+        rows = (pick(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name != "hidden")
+        return RolloutBatch(*rows, hidden=self.hidden)
 
 
 @dataclass
@@ -74,8 +83,10 @@ class RolloutBuffer:
         action: ActionSpec,
         device: torch.device,
         masked: bool = False,
+        hidden_size: int = 0,
     ) -> None:
-        """``masked``: keep the environment's invalid-action masks (ActionSpec.mask_dim bools per step)."""
+        """``masked``: keep the environment's invalid-action masks (ActionSpec.mask_dim bools per step);
+        ``hidden_size``: the memory core's state size S, 0 for a feed-forward policy."""
         shape = (n_steps, num_envs)
         self.n_steps = n_steps
         self.obs = self._obs_storage(shape, obs_spec, device)
@@ -88,6 +99,8 @@ class RolloutBuffer:
         self.dones = torch.zeros(shape, dtype=torch.bool, device=device)
         self.last_value = torch.zeros(num_envs, device=device)
         self.masks = torch.ones(*shape, action.mask_dim, dtype=torch.bool, device=device) if masked else None
+        # the memory core's state at the start of the rollout, per env (None: feed-forward)
+        self.hidden = torch.zeros(num_envs, hidden_size, device=device) if hidden_size else None
 
     @staticmethod
     def _obs_storage(shape: tuple, spec: ObsSpec, device: torch.device) -> Obs:
@@ -111,6 +124,8 @@ class RolloutBuffer:
             advantages=flat(advantages),
             rtgs=flat(rtgs),
             masks=None if self.masks is None else flat(self.masks),
+            dones=None if self.hidden is None else flat(self.dones),
+            hidden=self.hidden,
         )
 
 
@@ -129,7 +144,12 @@ def rollout(
 
     ``next_obs`` is the raw observation to continue from; the raw observation after the last step is
     returned with the episodes that ended. Following the tutorial's flow: get_action -> step -> store.
+    A memory core's state carries on from the previous rollout; the state each env starts from is stored
+    for the update.
     """
+    if buffer.hidden is not None:
+        start = policy.get_hidden_state()
+        buffer.hidden = torch.zeros_like(buffer.hidden) if start is None else start
     ended: List[tuple] = []
     for t in range(buffer.n_steps):
         obs = obs_norm(next_obs, update=True)
@@ -148,7 +168,8 @@ def rollout(
         done = step.terminated | step.truncated
         reward = reward_scaler(step.reward, done)
         if done.any():  # most steps end no episode: one check for both cases below
-            # A time limit is not a real end: add the value the episode would still have earned (bootstrap).
+            # A time limit is not a real end: add the value the episode would still have earned (bootstrap),
+            # read under the state the episode had (reset(done) below has not yet forgotten it).
             timeout = step.truncated & ~step.terminated
             if timeout.any():
                 final_value = policy.value(obs_norm(step.final_obs))
@@ -156,7 +177,7 @@ def rollout(
             ended.append((step.episode_return[done], step.episode_length[done], step.episode_success[done]))
         buffer.rewards[t] = reward
         buffer.dones[t] = done
-        policy.reset(done)  # a memory core forgets the episodes that ended (feed-forward: nothing to do)
+        policy.reset(done)  # a memory core forgets the episodes that ended: the next one starts from zeros
         next_obs = step.obs
 
     buffer.last_value = policy.value(obs_norm(next_obs))

@@ -3,22 +3,31 @@
 Each minibatch: the PPO-Clip surrogate for the actor, the (optionally clipped) MSE of V onto the returns for
 the critic, an optional entropy bonus, one joint gradient step with the global norm clipped. The losses are
 written out here one line and one "why" each; docs/algorithm.md derives them.
+
+Minibatches are random transitions for a feed-forward policy. With a memory core they are whole env
+sequences instead (CleanRL's ppo_atari_lstm): the envs are shuffled, each minibatch takes
+``cfg.minibatch_envs`` of them with all n_steps of each in time order, and the policy re-runs its core over
+them from the states stored at the rollout's start, resetting where episodes ended, so each action is scored
+under the hidden state it was sampled with.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional, Tuple
+from itertools import repeat
+from typing import Callable, Dict, Iterable, Optional, Tuple
 
 import torch
 
 from ppolearn.config import PPOConfig
 from ppolearn.envs.obs import Obs, obs_split
 from ppolearn.optim import FlatAdam, FlatParameters
+from ppolearn.policy import Sequences
 from ppolearn.returns import normalize_per_minibatch
 from ppolearn.rollout import RolloutBatch
 
-# (batch_obs, batch_acts, batch_masks or None) -> V(s), log pi(a|s), entropy: the tutorial's evaluate()
-Evaluate = Callable[[Obs, torch.Tensor, Optional[torch.Tensor]], Tuple[torch.Tensor, ...]]
+# (batch_obs, batch_acts, batch_masks or None, batch_memory or None) -> V(s), log pi(a|s), entropy: the
+# tutorial's evaluate(); batch_memory (initial states, episode ends) only for a memory core's sequences
+Evaluate = Callable[[Obs, torch.Tensor, Optional[torch.Tensor], Optional[Sequences]], Tuple[torch.Tensor, ...]]
 
 
 def clipped_surrogate_loss(
@@ -67,22 +76,30 @@ def ppo_update(
     ratio_sums = torch.zeros(2, device=device)  # approx KL, clipped samples (sums over samples)
     new_log_probs = torch.empty_like(batch.log_probs)  # each sample's log pi before its minibatch's step
     n_minibatches, n_samples, epochs_run, stop = 0, 0, 0, False
+    size = cfg.batch_size if batch.hidden is None else cfg.minibatch_envs * cfg.n_steps  # rows per minibatch
     for _epoch in range(cfg.n_epochs):
-        order = torch.randperm(len(batch), generator=generator, device=device)  # reshuffle each epoch
+        if batch.hidden is None:
+            order = torch.randperm(len(batch), generator=generator, device=device)  # reshuffle each epoch
+        else:
+            envs, order = _sequence_order(batch, cfg.minibatch_envs, generator)
         # one gather per field per epoch; the minibatches below are then contiguous views (no per-step copy)
         shuffled = batch.select(order)
+        memory_parts: Iterable[Optional[Sequences]] = repeat(None)
+        if batch.hidden is not None:  # each minibatch's initial states and episode ends
+            memory_parts = zip(batch.hidden[envs], shuffled.dones.split(size))
         advantages = shuffled.advantages
         if cfg.normalize_advantage:  # per minibatch: unit scale whatever the reward (all at once here)
-            advantages = normalize_per_minibatch(advantages, cfg.batch_size)
+            advantages = normalize_per_minibatch(advantages, size)
         fields = (shuffled.acts, shuffled.log_probs, shuffled.values, shuffled.rtgs, advantages)
-        obs_parts = obs_split(shuffled.obs, cfg.batch_size)
-        mask_parts = [None] * len(obs_parts) if shuffled.masks is None else shuffled.masks.split(cfg.batch_size)
+        obs_parts = obs_split(shuffled.obs, size)
+        mask_parts = [None] * len(obs_parts) if shuffled.masks is None else shuffled.masks.split(size)
         rows = 0
-        for obs, masks, acts, old_log_probs, old_values, rtgs, mb_advantages in zip(
-            obs_parts, mask_parts, *(field.split(cfg.batch_size) for field in fields)
+        for obs, masks, memory, acts, old_log_probs, old_values, rtgs, mb_advantages in zip(
+            obs_parts, mask_parts, memory_parts, *(field.split(size) for field in fields)
         ):
-            # under the masks the actions were sampled with, so the ratio compares the same distributions
-            values, log_probs, entropy = evaluate(obs, acts, masks)
+            # under the masks (and hidden states) the actions were sampled with, so the ratio compares the
+            # same distributions
+            values, log_probs, entropy = evaluate(obs, acts, masks, memory)
             if cfg.target_kl is not None and approx_kl(log_probs, old_log_probs).item() > 1.5 * cfg.target_kl:
                 stop = True  # the policy moved too far from pi_old: skip this step and the rest
                 break
@@ -123,3 +140,20 @@ def ppo_update(
         "learning_rate": optimizer.param_groups[0]["lr"],
         "epochs": float(epochs_run),
     }
+
+
+def _sequence_order(
+    batch: RolloutBatch, envs_per_minibatch: int, generator: torch.Generator
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """An epoch's shuffled env groups (minibatches, k) and the row order that lays them out.
+
+    The envs are shuffled and taken ``envs_per_minibatch`` (k) at a time; a minibatch's rows are its envs'
+    steps in time order, time-major (row t * k + j is step t of its j-th env), the layout the policy's
+    ``evaluate`` unrolls. Rows of the batch are time-major too: step t of env i is row t * num_envs + i.
+    """
+    num_envs = batch.hidden.shape[0]
+    n_steps = len(batch) // num_envs
+    device = batch.log_probs.device
+    envs = torch.randperm(num_envs, generator=generator, device=device).view(-1, envs_per_minibatch)
+    steps = torch.arange(n_steps, device=device).view(1, n_steps, 1) * num_envs
+    return envs, (steps + envs.unsqueeze(1)).reshape(-1)

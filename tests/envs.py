@@ -298,3 +298,45 @@ class InfoMaskedChoiceEnv(_MaskedChoice):
     """Masks in ``info["action_mask"]`` of reset() and step() only."""
 
     via_info = True
+
+
+class ZeroStartEnv(FixedEpisodeEnv):
+    """FixedEpisodeEnv whose episodes start with an all-zero observation (every later one is all ones): a
+    recurrent core fed a zero input from a zero state outputs zeros, so any state leaked from the previous
+    episode shows at that first step."""
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        _, reward, terminated, truncated, info = super().step(action)
+        return np.ones(2, np.float32), reward, terminated, truncated, info
+
+
+class CueRecallEnv(gym.Env):
+    """A task only a policy with memory can solve: the first observation shows a cue (+1 or -1, drawn anew
+    each episode); the next ``delay`` observations show nothing; the last shows that it is the last
+    (``[0, 1]``), and the action taken there must match the cue (0 for -1, 1 for +1): reward +1 and
+    is_success, else -1. Actions before the last step do nothing. A feed-forward policy sees the same last
+    observation whatever the cue, so it is right half of the time at best."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, delay: int = 2) -> None:
+        self.delay = delay
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+        self.cue, self.t = 1, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.cue, self.t = int(self.np_random.choice([-1, 1])), 0
+        return np.array([self.cue, 0.0], np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        if self.t <= self.delay:  # the cue is gone; the answer is not due yet
+            return np.array([0.0, float(self.t == self.delay)], np.float32), 0.0, False, False, {"is_success": False}
+        right = (int(action) == 1) == (self.cue > 0)
+        return np.zeros(2, np.float32), 1.0 if right else -1.0, True, False, {"is_success": right}

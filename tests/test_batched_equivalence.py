@@ -190,8 +190,9 @@ def test_a_ready_vec_env_on_the_learners_device_is_used_as_it_is():
 
 
 def test_on_device_moves_tensors_and_keeps_the_envs_own_attributes():
-    from ppolearn.envs import OnDevice, same_device
     from envs import TensorPointEnv
+
+    from ppolearn.envs import OnDevice, same_device
 
     inner = TensorPointEnv()
     env = OnDevice(inner, torch.device("cpu"))
@@ -204,8 +205,9 @@ def test_on_device_moves_tensors_and_keeps_the_envs_own_attributes():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cpu_vec_env_with_a_cuda_learner():
-    from ppolearn import PPO
     from envs import TensorPointEnv
+
+    from ppolearn import PPO
 
     model = PPO(TensorPointEnv(), device="cuda", verbose=0, n_steps=16, batch_size=32, n_epochs=1)
     model.learn(64)
