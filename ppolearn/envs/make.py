@@ -15,6 +15,7 @@ from typing import Any, Callable, Union
 
 import gymnasium as gym
 
+from ppolearn.envs.extras import FAMILIES, ROBOTICS_ID, env_failure, family_of, install_hint, installed_versions
 from ppolearn.envs.registry import batched_ids, is_batched_id, official_id
 from ppolearn.errors import EnvError
 
@@ -22,12 +23,6 @@ EnvFactory = Callable[..., gym.Env]
 EnvSpec = Union[str, gym.Env, EnvFactory]
 
 _REGISTERED_ID = re.compile(r"^(?:[\w.-]+/)?[\w.:-]+-v\d+$")
-# Gymnasium-Robotics registers these ids when imported; ppolearn imports it on demand.
-_ROBOTICS_ID = re.compile(r"^(Fetch|Hand|Adroit|AntMaze|PointMaze|FrankaKitchen)\w*-v\d+$")
-EXTRA_HINTS = {
-    "mujoco": "pip install 'ppolearn[mujoco]'",
-    "robotics": "pip install 'ppolearn[robotics]'",
-}
 
 
 def env_id_of(env: EnvSpec) -> str:
@@ -94,11 +89,15 @@ def _import(module_name: str, spec: str) -> Any:
 def _check_registered(env_id: str) -> None:
     if env_id in gym.registry:
         return
-    if _ROBOTICS_ID.match(env_id):
+    if ROBOTICS_ID.match(env_id):  # Gymnasium-Robotics registers these ids when imported (on demand here)
         try:
-            importlib.import_module("gymnasium_robotics")  # registers its ids on import
-        except ImportError:
-            raise EnvError(f"environment '{env_id}' needs Gymnasium-Robotics: {EXTRA_HINTS['robotics']}") from None
+            importlib.import_module("gymnasium_robotics")
+        except ImportError as exc:
+            robotics = FAMILIES["robotics"]
+            raise EnvError(
+                f"environment '{env_id}' needs Gymnasium-Robotics ({type(exc).__name__}: {exc}; installed: "
+                f"{installed_versions(robotics)}): {install_hint(robotics)}"
+            ) from None
         if env_id in gym.registry:
             return
     namespace = env_id.split("/", 1)[0] if "/" in env_id else None
@@ -117,8 +116,11 @@ def _checked(factory: Callable[..., Any], name: str) -> EnvFactory:
     def make(**kwargs: Any) -> gym.Env:
         try:
             env = factory(**kwargs)
+        except EnvError:
+            raise
         except gym.error.DependencyNotInstalled as exc:
-            hint = f"; {EXTRA_HINTS['mujoco']}" if "mujoco" in str(exc).lower() else ""
+            family = family_of(name)
+            hint = f" (installed: {installed_versions(family)}); {install_hint(family)}" if family else ""
             raise EnvError(f"environment '{name}' needs a package that is not installed: {exc}{hint}") from None
         except gym.error.Error as exc:
             raise EnvError(f"cannot make environment '{name}': {exc}") from None
@@ -126,8 +128,8 @@ def _checked(factory: Callable[..., Any], name: str) -> EnvFactory:
             if kwargs and "render_mode" in str(exc):
                 raise EnvError(f"environment '{name}' does not accept render_mode: {exc}") from None
             raise EnvError(f"cannot make environment '{name}': {type(exc).__name__}: {exc}") from exc
-        except Exception as exc:  # the user's constructor failed: name it, keep the cause
-            raise EnvError(f"cannot make environment '{name}': {type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # the constructor failed: name it, the versions where they matter; keep the cause
+            raise env_failure(name, exc) from exc
         if not isinstance(env, gym.Env):
             raise EnvError(f"'{name}' returned {type(env).__name__}, not a gymnasium.Env")
         return env
