@@ -65,7 +65,7 @@ ROWS = [
         "(comparison)",
         "success_rate",
         0.95,
-        ("--env", "FetchReach-v4", "--set", "goal_shaping=off"),
+        ("--env", "FetchReach-v4", "--set", "goal_shaping=null"),
         "gymnasium_robotics",
     ),
     Row(

@@ -82,8 +82,8 @@ class PPOConfig:
     success: Optional[str] = None  # named criterion setting info["is_success"] (ppolearn/envs/success.py)
 
     # --- sparse goal tasks (ppolearn/envs/goal_shaping.py): training reward only, evaluation stays raw ---
-    goal_shaping: str = "off"  # "potential": train on r + gamma * Phi(s') - Phi(s), Phi = -goal distance / scale
-    # (keeps the optimal policy; needs Dict observations with achieved_goal and desired_goal)
+    goal_shaping: Optional[str] = None  # "potential": train on r + gamma * Phi(s') - Phi(s), Phi = -goal distance
+    # / scale (keeps the optimal policy; needs Dict observations with achieved_goal and desired_goal); null: off
     goal_shaping_scale: Optional[float] = None  # distance worth one unit of Phi; None: the env's
     # distance_threshold (Fetch: 0.05 m), else 1
 
@@ -165,7 +165,7 @@ _CHECKS: Dict[str, _Check] = {
     "eval_during_episodes": (_positive, "a positive integer"),
     "target": (_valid_target, "null or METRIC>=VALUE, METRIC mean_return or success_rate (e.g. 'mean_return>=-200')"),
     "success": (lambda v: v is None or v in criterion_names(), f"null or one of {criterion_names()}"),
-    "goal_shaping": (lambda v: v in SHAPING_MODES, " or ".join(f"'{m}'" for m in SHAPING_MODES)),
+    "goal_shaping": (lambda v: v is None or v in SHAPING_MODES, f"null or one of {list(SHAPING_MODES)}"),
     "goal_shaping_scale": (lambda v: v is None or v > 0, "a positive number or null"),
 }
 

@@ -80,14 +80,14 @@ def test_scale_defaults_to_the_envs_distance_threshold():
 
 
 def test_off_by_default_and_the_spec_is_the_task_itself():
-    assert PPOConfig().goal_shaping == "off" and PPOConfig().goal_shaping_scale is None
-    assert training_env("FetchReach-v4", "off", 0.95) == "FetchReach-v4"
+    assert PPOConfig().goal_shaping is None and PPOConfig().goal_shaping_scale is None
+    assert training_env("FetchReach-v4", None, 0.95) == "FetchReach-v4"
     spec = training_env("envs:GoalDictEnv", "potential", 0.95)
     assert isinstance(spec, GoalShapedEnv) and spec.env_id == spec.__name__ == "envs:GoalDictEnv"
 
 
 def test_unknown_mode_is_a_config_error():
-    with pytest.raises(ConfigError, match=r"goal_shaping='pot' is not allowed: must be 'off' or 'potential'"):
+    with pytest.raises(ConfigError, match=r"goal_shaping='pot' is not allowed: must be null or one of \['potential'\]"):
         PPOConfig().replace(goal_shaping="pot")
 
 
@@ -101,7 +101,7 @@ def test_cli_refuses_it_on_an_env_without_goals_in_one_line(tmp_path, capsys):
     assert main([*args, "--set", "goal_shaping=potential"]) != 0
     err = capsys.readouterr().err.strip()
     assert err.startswith("ppolearn: error: goal_shaping needs a goal-conditioned environment")
-    assert "\n" not in err and "set goal_shaping=off" in err
+    assert "\n" not in err and "set goal_shaping=null" in err
 
 
 def test_cli_trains_shaped_and_evaluates_the_raw_task(tmp_path, capsys):

@@ -34,7 +34,7 @@ from ppolearn.envs.make import EnvSpec, env_factory, env_id_of
 from ppolearn.errors import EnvError
 
 GOAL_KEYS = ("achieved_goal", "desired_goal")
-MODES = ("off", "potential")
+MODES = ("potential",)  # goal_shaping values; null (the default) shapes nothing
 
 
 class PotentialShaping(gym.Wrapper):
@@ -48,7 +48,7 @@ class PotentialShaping(gym.Wrapper):
                 f"goal_shaping needs a goal-conditioned environment (Dict observations with 'achieved_goal' and "
                 f"'desired_goal'); '{name or type(env.unwrapped).__name__}' observes {type(space).__name__}"
                 f"{' ' + str(sorted(space.spaces)) if isinstance(space, gym.spaces.Dict) else ''}: "
-                "set goal_shaping=off"
+                "set goal_shaping=null"
             )
         if scale is None:
             scale = float(getattr(env.unwrapped, "distance_threshold", 1.0))
@@ -88,8 +88,8 @@ class GoalShapedEnv:
         return PotentialShaping(env_factory(self.env)(**kwargs), self.gamma, self.scale, self.env_id)
 
 
-def training_env(env: EnvSpec, goal_shaping: str, gamma: float, scale: Optional[float] = None) -> EnvSpec:
+def training_env(env: EnvSpec, goal_shaping: Optional[str], gamma: float, scale: Optional[float] = None) -> EnvSpec:
     """What to train on: ``env`` itself, or with ``goal_shaping="potential"`` a spec of shaped copies."""
-    if goal_shaping == "off":
+    if goal_shaping is None:
         return env
     return GoalShapedEnv(env, gamma, scale)
