@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make the benchmarks package importable
     sys.path.insert(0, str(ROOT))
@@ -143,6 +145,7 @@ def evaluate(run_dir: Path) -> Optional[Dict[str, Any]]:
     trained = json.loads((run_dir / "eval.json").read_text())
     result["num_timesteps"] = trained["num_timesteps"]
     result["train_time_s"] = trained["train_time_s"]
+    result["budget"] = yaml.safe_load((run_dir / "config.yaml").read_text())["total_timesteps"]
     return result
 
 
@@ -171,7 +174,7 @@ def table(rows: List[Row], runs_dir: Path) -> str:
         "median over seeds).",
         "",
         "| task | what it shows | target | seeds reached | success IQM [95% CI] | per seed (success / return) "
-        "| budget (steps used, median) | training s per seed (median) | command |",
+        "| budget: steps (used, median) | training s per seed (median) | command |",
         "| --- | --- | --- | --- | ---: | --- | --- | ---: | --- |",
     ]
     for row in rows:
@@ -180,10 +183,11 @@ def table(rows: List[Row], runs_dir: Path) -> str:
             continue
         reached = sum(r[row.metric] is not None and r[row.metric] >= row.threshold for r in results.values())
         steps = sorted(r["num_timesteps"] for r in results.values())
+        budget = max(r.get("budget", r["num_timesteps"]) for r in results.values())
         seconds = sorted(r["train_time_s"] for r in results.values())
         lines.append(
             f"| {row.task} | {row.shows} | {row.target} | {reached}/{len(results)} | {_figure(row, results)} "
-            f"| {_per_seed(results)} | {steps[len(steps) // 2]:,} | {seconds[len(seconds) // 2]:.0f} "
+            f"| {_per_seed(results)} | {budget:,} ({steps[len(steps) // 2]:,}) | {seconds[len(seconds) // 2]:.0f} "
             f"| `{command(row)}` |"
         )
     return "\n".join(lines)
