@@ -31,3 +31,14 @@ def test_main_table_only_writes_its_section(tmp_path):
     assert proof.main(["--table-only", "--runs-dir", str(tmp_path / "none"), "--out", str(out)]) == 0
     text = out.read_text()
     assert "kept" in text and proof.HEADING in text and proof.START in text
+
+
+def test_a_return_target_tables_the_return(tmp_path):
+    row = next(r for r in proof.ROWS if r.key == "lunarlander")
+    for seed, ret in enumerate([250.0, 210.0, 190.0]):
+        run_dir = tmp_path / f"{row.key}_s{seed}"
+        run_dir.mkdir()
+        result = {"success_rate": None, "mean_return": ret, "num_timesteps": 10, "train_time_s": 1.0, "budget": 20}
+        (run_dir / "proof_eval.json").write_text(json.dumps(result))
+    line = next(line for line in proof.table(proof.ROWS, tmp_path).splitlines() if line.startswith("| LunarLander-v3"))
+    assert "| 2/3 |" in line and "0: 250.0, 1: 210.0, 2: 190.0" in line and "| 20 (10) |" in line
