@@ -73,7 +73,7 @@ ROWS = [
     Row(
         "cuememory_ff",
         "ppolearn/CueMemory-v0, feed-forward policy",
-        "a task that needs memory: the feed-forward MLP stays at chance (50%)",
+        "a task that needs memory: a feed-forward MLP cannot beat chance (50%)",
         "feed-forward fails (recurrent policy: not built yet)",
         "success_rate",
         0.95,
