@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import yaml
 
+from ppolearn.envs.goal_shaping import MODES as SHAPING_MODES
 from ppolearn.envs.registry import official_id
 from ppolearn.envs.success import TARGET_PATTERN, criterion_names
 from ppolearn.errors import ConfigError
@@ -92,6 +93,12 @@ class PPOConfig:
     checkpoint_every: int = 10  # updates between checkpoints (0: only at the end)
     keep_checkpoints: int = 3  # how many checkpoints to keep
     success: Optional[str] = None  # named criterion setting info["is_success"] (ppolearn/envs/success.py)
+
+    # --- sparse goal tasks (ppolearn/envs/goal_shaping.py): training reward only, evaluation stays raw ---
+    goal_shaping: Optional[str] = None  # "potential": train on r + gamma * Phi(s') - Phi(s), Phi = -goal distance
+    # / scale (keeps the optimal policy; needs Dict observations with achieved_goal and desired_goal); null: off
+    goal_shaping_scale: Optional[float] = None  # distance worth one unit of Phi; None: the env's
+    # distance_threshold (Fetch: 0.05 m), else 1
 
     # --- evaluation: deterministic episodes on a separate, official environment (ppolearn/evaluation.py) ---
     eval_episodes: int = 100  # the final evaluation, and each confirmation that the target is reached
@@ -185,6 +192,8 @@ _CHECKS: Dict[str, _Check] = {
     "eval_during_episodes": (_positive, "a positive integer"),
     "target": (_valid_target, "null or METRIC>=VALUE, METRIC mean_return or success_rate (e.g. 'mean_return>=-200')"),
     "success": (lambda v: v is None or v in criterion_names(), f"null or one of {criterion_names()}"),
+    "goal_shaping": (lambda v: v is None or v in SHAPING_MODES, f"null or one of {list(SHAPING_MODES)}"),
+    "goal_shaping_scale": (lambda v: v is None or v > 0, "a positive number or null"),
 }
 
 _FIELDS = {f.name: f for f in dataclasses.fields(PPOConfig)}

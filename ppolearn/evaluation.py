@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional, Tuple
 import numpy as np
 
 from ppolearn.envs import EnvSpec, env_factory, official_id, with_success
+from ppolearn.envs.extras import env_failure
 from ppolearn.errors import ConfigError, EnvError
 from ppolearn.stats import mean_interval, wilson_interval
 
@@ -145,7 +146,7 @@ def _run_episodes(
     except (EnvError, ConfigError):
         raise
     except Exception as exc:
-        raise EnvError(f"environment '{env_id}' raised during evaluation: {type(exc).__name__}: {exc}") from exc
+        raise env_failure(env_id, exc, "evaluation") from exc
     finally:
         for instance in instances:
             instance.close()

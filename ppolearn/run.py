@@ -29,7 +29,8 @@ import yaml
 
 from ppolearn.checkpoint import list_checkpoints, safe_load
 from ppolearn.config import PPOConfig, build_config, load_preset, load_yaml
-from ppolearn.envs import preset_key
+from ppolearn.envs import EnvSpec, preset_key
+from ppolearn.envs.goal_shaping import training_env
 from ppolearn.envs.success import Target
 from ppolearn.errors import PPOLearnError
 from ppolearn.evaluation import evaluate_policy
@@ -84,7 +85,14 @@ def train(
     A ``run_dir`` holding an earlier run is refused, or with ``overwrite`` that run is moved aside first.
     """
     with claim(run_dir, fresh=True, overwrite=overwrite) as held:
-        model = PPO(env_id, config, run_dir=held, verbose=0 if quiet else 1, ray_address=ray_address)
+        model = PPO(
+            _training_env(env_id, config),
+            config,
+            run_dir=held,
+            verbose=0 if quiet else 1,
+            ray_address=ray_address,
+            eval_env=env_id,
+        )
         write_config(held.path, env_id, model.config)
         return _train_and_finish(model, held.path, reset=True)
 
@@ -107,10 +115,12 @@ def resume(
         overrides["num_workers"] = num_workers
     with claim(run_dir, fresh=False) as held:
         checkpoint = PPO.latest_checkpoint(run_dir)  # the newest, now that no other process writes here
-        env_id = str(safe_load(checkpoint)["env_id"])
+        saved = safe_load(checkpoint)
+        env_id = str(saved["env_id"])
         model = PPO.load(
             checkpoint,
-            env=env_id,
+            env=_training_env(env_id, build_config(saved["config"])),
+            eval_env=env_id,
             device=device,
             run_dir=held,
             verbose=0 if quiet else 1,
@@ -119,6 +129,11 @@ def resume(
         )
         write_config(held.path, env_id, model.config)
         return _train_and_finish(model, held.path, reset=False)
+
+
+def _training_env(env_id: str, config: PPOConfig) -> EnvSpec:
+    """The id, or shaped copies of it where the config asks for goal shaping (evaluation keeps the id)."""
+    return training_env(env_id, config.goal_shaping, config.gamma, config.goal_shaping_scale)
 
 
 def _train_and_finish(model: PPO, run_dir: Path, reset: bool) -> Dict[str, Any]:

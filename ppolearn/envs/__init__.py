@@ -38,9 +38,22 @@ __all__ = [
 ]
 
 
-POINT_REACH_ID = "ppolearn/PointReach-v0"
-if POINT_REACH_ID not in gym.registry:  # importing twice (e.g. after a reload) must not warn
-    gym.register(POINT_REACH_ID, entry_point="ppolearn.envs.point_reach:PointReachEnv", max_episode_steps=100)
+# ppolearn's own tasks: id -> (entry point, time limit)
+OWN_TASKS = {
+    "ppolearn/PointReach-v0": ("ppolearn.envs.point_reach:PointReachEnv", 100),  # goal-conditioned, continuous
+    "ppolearn/CueMemory-v0": ("ppolearn.envs.cue_memory:CueMemoryEnv", 16),  # needs memory
+    "ppolearn/GridReach-v0": ("ppolearn.envs.grid_reach:GridReachEnv", 21),  # MultiDiscrete actions
+    "ppolearn/LampSwitch-v0": ("ppolearn.envs.lamp_switch:LampSwitchEnv", 10),  # MultiBinary actions
+}
+
+
+def _register_own_tasks() -> None:
+    for task_id, (entry_point, limit) in OWN_TASKS.items():
+        if task_id not in gym.registry:  # importing twice (e.g. after a reload) must not warn
+            gym.register(task_id, entry_point=entry_point, max_episode_steps=limit)
+
+
+_register_own_tasks()
 
 
 def is_vec_env(env: object) -> bool:

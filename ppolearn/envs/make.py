@@ -15,6 +15,7 @@ from typing import Any, Callable, Union
 
 import gymnasium as gym
 
+from ppolearn.envs.extras import env_failure, family_of, install_hint, installed_versions
 from ppolearn.envs.registry import batched_ids, is_batched_id, official_id
 from ppolearn.errors import EnvError
 
@@ -22,15 +23,6 @@ EnvFactory = Callable[..., gym.Env]
 EnvSpec = Union[str, gym.Env, EnvFactory]
 
 _REGISTERED_ID = re.compile(r"^(?:[\w.-]+/)?[\w.:-]+-v\d+$")
-# Gymnasium-Robotics registers these ids when imported; ppolearn imports it on demand.
-_ROBOTICS_ID = re.compile(r"^(Fetch|Hand|Adroit|AntMaze|PointMaze|FrankaKitchen)\w*-v\d+$")
-# MiniGrid registers its ids when imported, too.
-_MINIGRID_ID = re.compile(r"^(MiniGrid|BabyAI)-[\w-]+-v\d+$")
-EXTRA_HINTS = {
-    "mujoco": "pip install 'ppolearn[mujoco]'",
-    "robotics": "pip install 'ppolearn[robotics]'",
-    "minigrid": "pip install 'ppolearn[minigrid]'",
-}
 
 
 def env_id_of(env: EnvSpec) -> str:
@@ -97,17 +89,19 @@ def _import(module_name: str, spec: str) -> Any:
 def _check_registered(env_id: str) -> None:
     if env_id in gym.registry:
         return
-    for pattern, module, extra, name in (
-        (_ROBOTICS_ID, "gymnasium_robotics", "robotics", "Gymnasium-Robotics"),
-        (_MINIGRID_ID, "minigrid", "minigrid", "MiniGrid"),
-    ):
-        if pattern.match(env_id):
-            try:
-                importlib.import_module(module)  # registers its ids on import
-            except ImportError:
-                raise EnvError(f"environment '{env_id}' needs {name}: {EXTRA_HINTS[extra]}") from None
-            if env_id in gym.registry:
-                return
+    family = family_of(env_id)
+    importers = {"robotics": ("gymnasium_robotics", "Gymnasium-Robotics"), "minigrid": ("minigrid", "MiniGrid")}
+    if family is not None and family.name in importers:
+        module, name = importers[family.name]  # these families register their ids when imported (on demand here)
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise EnvError(
+                f"environment '{env_id}' needs {name} ({type(exc).__name__}: {exc}; installed: "
+                f"{installed_versions(family)}): {install_hint(family)}"
+            ) from None
+        if env_id in gym.registry:
+            return
     namespace = env_id.split("/", 1)[0] if "/" in env_id else None
     if namespace == "ppolearn":
         importlib.import_module("ppolearn.envs")  # registers our own environments
@@ -124,8 +118,11 @@ def _checked(factory: Callable[..., Any], name: str) -> EnvFactory:
     def make(**kwargs: Any) -> gym.Env:
         try:
             env = factory(**kwargs)
+        except EnvError:
+            raise
         except gym.error.DependencyNotInstalled as exc:
-            hint = f"; {EXTRA_HINTS['mujoco']}" if "mujoco" in str(exc).lower() else ""
+            family = family_of(name)
+            hint = f" (installed: {installed_versions(family)}); {install_hint(family)}" if family else ""
             raise EnvError(f"environment '{name}' needs a package that is not installed: {exc}{hint}") from None
         except gym.error.Error as exc:
             raise EnvError(f"cannot make environment '{name}': {exc}") from None
@@ -133,8 +130,8 @@ def _checked(factory: Callable[..., Any], name: str) -> EnvFactory:
             if kwargs and "render_mode" in str(exc):
                 raise EnvError(f"environment '{name}' does not accept render_mode: {exc}") from None
             raise EnvError(f"cannot make environment '{name}': {type(exc).__name__}: {exc}") from exc
-        except Exception as exc:  # the user's constructor failed: name it, keep the cause
-            raise EnvError(f"cannot make environment '{name}': {type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # the constructor failed: name it, the versions where they matter; keep the cause
+            raise env_failure(name, exc) from exc
         if not isinstance(env, gym.Env):
             raise EnvError(f"'{name}' returned {type(env).__name__}, not a gymnasium.Env")
         return env

@@ -23,6 +23,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from ppolearn.envs.extras import env_failure
 from ppolearn.envs.make import EnvSpec, env_factory, env_id_of
 from ppolearn.envs.obs import Obs, obs_assign, obs_map, obs_tensor
 from ppolearn.envs.spaces import VECTOR_KEY, ActionSpec, ObsSpec
@@ -210,8 +211,10 @@ class GymVecEnv:
     def reset(self, seed: Optional[int] = None) -> torch.Tensor:
         try:
             obs, info = self.envs.reset(seed=seed)
+        except EnvError:
+            raise
         except Exception as exc:
-            raise EnvError(f"environment '{self.env_id}' raised in reset(): {type(exc).__name__}: {exc}") from exc
+            raise env_failure(self.env_id, exc, "reset()") from exc
         if seed is not None:
             self.envs.action_space.seed(seed)
         self._returns[:] = 0
@@ -223,10 +226,10 @@ class GymVecEnv:
         env_actions = self.action_spec.to_env(actions.detach().cpu().numpy(), batched=True)
         try:
             obs, reward, terminated, truncated, infos = self.envs.step(env_actions)
+        except EnvError:
+            raise
         except Exception as exc:
-            raise EnvError(
-                f"environment '{self.env_id}' raised in step() at step {self._steps}: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise env_failure(self.env_id, exc, f"step() at step {self._steps}") from exc
         self._steps += 1
         encoded = self._encode(obs, batched=True)
         if self.masked:
