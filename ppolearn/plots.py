@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import signal
 import sys
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ppolearn.errors import PPOLearnError
 from ppolearn.logger import read_metrics
@@ -58,41 +59,78 @@ def plot_learning_curve(metrics_csv: Path, out: Path, title: str = "") -> Path:
     return out
 
 
-def start_plot(metrics_csv: Path, out: Path, title: str = "") -> Callable[[], Path]:
-    """Draw the learning curve in a child process while the caller goes on; call the result to wait for it.
+class CurvePlotter:
+    """The learning curve drawn by a child process forked before training starts.
 
-    Why: importing matplotlib and drawing take about a second, as long as the final evaluation that
-    `ppolearn train` runs next; side by side, on two cores, the run ends that much sooner. The child is forked
-    (Linux only: fork is what makes it cheap, and elsewhere it is not safe with every library), so it starts
-    with everything imported; elsewhere the curve is drawn at once. A failure is raised by the wait, with the
-    child's message.
+    Why: importing matplotlib and drawing took about a second of every `ppolearn train`, after training. The
+    child imports matplotlib while the training runs (one torch thread: the second core is free), waits, and
+    draws when :meth:`draw` asks, side by side with the final evaluation. It is forked (Linux only: elsewhere
+    fork is not safe with every library, and the curve is drawn in this process), ignores Ctrl-C (the parent
+    handles it and ends the child), drops the run directory's lock as every forked child does
+    (ppolearn/rundir.py), and ends when the parent closes the pipe, dies included. A failure to draw is
+    raised by the wait that :meth:`draw` returns, with the child's message.
     """
-    if not sys.platform.startswith("linux"):
-        plot_learning_curve(metrics_csv, out, title)
-        return lambda: Path(out)
-    context = multiprocessing.get_context("fork")
-    receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_plot_child, args=(send, metrics_csv, out, title), daemon=True)
-    sys.stdout.flush(), sys.stderr.flush()  # else the child, flushing at its exit, repeats what is buffered
-    child.start()
-    send.close()
 
-    def wait() -> Path:
-        error = receive.recv() if receive.poll(None) else "the drawing process ended without a word"
-        child.join()
-        if error:
-            raise PPOLearnError(error)
-        return Path(out)
+    def __init__(self) -> None:
+        self._conn: Any = None
+        self._child: Any = None
+        if not sys.platform.startswith("linux"):
+            return
+        context = multiprocessing.get_context("fork")
+        self._conn, child_conn = context.Pipe()
+        self._child = context.Process(target=_plotter_child, args=(child_conn, self._conn), daemon=True)
+        sys.stdout.flush(), sys.stderr.flush()  # else the child, flushing at its exit, repeats what is buffered
+        self._child.start()
+        child_conn.close()
 
-    return wait
+    def draw(self, metrics_csv: Path, out: Path, title: str = "") -> Callable[[], Path]:
+        """Start drawing ``out`` from ``metrics_csv``; the result waits for it (and raises its failure)."""
+        if self._child is None:
+            plot_learning_curve(metrics_csv, out, title)
+            return lambda: Path(out)
+        self._conn.send((str(metrics_csv), str(out), title))
+
+        def wait() -> Path:
+            try:
+                error = self._conn.recv()
+            except EOFError:
+                error = f"drawing {out} failed: the drawing process ended without a word"
+            self.close()
+            if error:
+                raise PPOLearnError(error)
+            return Path(out)
+
+        return wait
+
+    def close(self) -> None:
+        """End the child, whether or not it drew (training may have failed first)."""
+        if self._child is None:
+            return
+        self._conn.close()  # the waiting child reads EOF and ends
+        self._child.join(timeout=10)
+        if self._child.is_alive():
+            self._child.terminate()
+            self._child.join()
+        self._child = None
 
 
-def _plot_child(send, metrics_csv: Path, out: Path, title: str) -> None:  # noqa: ANN001 - a Connection
+def _plotter_child(conn: Any, parents_end: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parents_end.close()  # the fork copied it: with it open here, the parent's exit would never reach recv()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401 - imported now, while the parent trains
+
     try:
-        plot_learning_curve(metrics_csv, out, title)
-        send.send("")
+        metrics_csv, out, title = conn.recv()
+    except EOFError:  # closed without a request: nothing to draw
+        return
+    try:
+        plot_learning_curve(Path(metrics_csv), Path(out), title)
+        conn.send("")
     except Exception as exc:  # the parent raises it: a child's traceback would be lost in the output
-        send.send(str(exc) if isinstance(exc, PPOLearnError) else f"drawing {out} failed: {type(exc).__name__}: {exc}")
+        conn.send(str(exc) if isinstance(exc, PPOLearnError) else f"drawing {out} failed: {type(exc).__name__}: {exc}")
 
 
 def _points(steps: List[float], values: Optional[List[float]]) -> Tuple[List[float], List[float]]:

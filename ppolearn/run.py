@@ -34,7 +34,7 @@ from ppolearn.envs.goal_shaping import training_env
 from ppolearn.envs.success import Target
 from ppolearn.errors import PPOLearnError
 from ppolearn.evaluation import evaluate_policy
-from ppolearn.plots import start_plot
+from ppolearn.plots import CurvePlotter
 from ppolearn.ppo import PPO
 from ppolearn.rundir import claim
 from ppolearn.validation import BEST_MODEL_FILE
@@ -137,16 +137,20 @@ def _training_env(env_id: str, config: PPOConfig) -> EnvSpec:
 
 
 def _train_and_finish(model: PPO, run_dir: Path, reset: bool) -> Dict[str, Any]:
+    plotter = CurvePlotter()  # imports matplotlib beside the training, draws beside the final evaluation
     try:
-        remaining = model.config.total_timesteps - model.num_timesteps
-        if remaining > 0:
-            model.learn(remaining, reset_num_timesteps=reset, stop_on_signal=True)
-        model.save(run_dir / MODEL_FILE)
+        try:
+            remaining = model.config.total_timesteps - model.num_timesteps
+            if remaining > 0:
+                model.learn(remaining, reset_num_timesteps=reset, stop_on_signal=True)
+            model.save(run_dir / MODEL_FILE)
+        finally:
+            model.close()
+        plotted = plotter.draw(run_dir / "metrics.csv", run_dir / "learning_curve.png", title=model.env_id)
+        result = evaluate_policy(model, model.env_id, episodes=model.config.eval_episodes)  # while it draws
+        plotted()
     finally:
-        model.close()
-    plotted = start_plot(run_dir / "metrics.csv", run_dir / "learning_curve.png", title=model.env_id)
-    result = evaluate_policy(model, model.env_id, episodes=model.config.eval_episodes)  # while it draws
-    plotted()
+        plotter.close()
     target = Target.parse(model.config.target) if model.config.target else None
     result["target"] = str(target) if target else None
     result["reached"] = target.reached(result) if target else None  # by this final evaluation

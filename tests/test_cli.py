@@ -67,14 +67,18 @@ def test_render_and_plot(pendulum_run, tmp_path):
 
 def test_a_plot_drawn_beside_the_evaluation_is_written_or_its_failure_raised(pendulum_run, tmp_path):
     from ppolearn.errors import PPOLearnError
-    from ppolearn.plots import start_plot
+    from ppolearn.plots import CurvePlotter
 
     png = tmp_path / "beside.png"
-    assert start_plot(pendulum_run / "metrics.csv", png)() == png and png.read_bytes()[:4] == b"\x89PNG"
-    wait = start_plot(tmp_path / "missing.csv", tmp_path / "never.png")
+    assert CurvePlotter().draw(pendulum_run / "metrics.csv", png)() == png and png.read_bytes()[:4] == b"\x89PNG"
+    wait = CurvePlotter().draw(tmp_path / "missing.csv", tmp_path / "never.png")
     with pytest.raises(PPOLearnError, match="no metrics.csv at"):
         wait()
     assert not (tmp_path / "never.png").exists()
+    unused = CurvePlotter()  # training failed: closed without drawing, the child ends
+    child = unused._child
+    unused.close()
+    assert child is None or not child.is_alive()
 
 
 def test_presets_lists_and_shows(capsys):
