@@ -135,6 +135,16 @@ ROWS = [
         ("--env", "LunarLanderContinuous-v3"),
         "Box2D",
     ),
+    Row(
+        "lunarlander_continuous_stop",
+        "LunarLanderContinuous-v3, stopped at the target",
+        "the same preset, stopping once 100 validation episodes confirm 200 (as the discrete preset does)",
+        "mean return >= 200",
+        "mean_return",
+        200.0,
+        ("--env", "LunarLanderContinuous-v3", "--set", "stop_at_target=true"),
+        "Box2D",
+    ),
 ]
 SEEDS = [0, 1, 2, 3, 4]
 
