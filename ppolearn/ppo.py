@@ -46,6 +46,7 @@ from ppolearn.envs import (
     preset_key,
     space_mismatch,
 )
+from ppolearn.envs.goal_shaping import training_env
 from ppolearn.envs.obs import Obs, obs_len, obs_map
 from ppolearn.errors import (
     CheckpointError,
@@ -131,6 +132,8 @@ class PPO:
         self.workers: Optional[RayRolloutGroup] = None
         if env is None:
             return None
+        if config.goal_shaping is not None and not is_vec_env(env):  # the training reward only: see __init__
+            env = training_env(env, config.goal_shaping, config.gamma, config.goal_shaping_scale)
         if config.backend == "ray":
             self.workers = RayRolloutGroup(env, config, ray_address)
             return self.workers.specs()

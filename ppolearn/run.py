@@ -29,8 +29,7 @@ import yaml
 
 from ppolearn.checkpoint import list_checkpoints, safe_load
 from ppolearn.config import PPOConfig, build_config, load_preset, load_yaml
-from ppolearn.envs import EnvSpec, preset_key
-from ppolearn.envs.goal_shaping import training_env
+from ppolearn.envs import preset_key
 from ppolearn.envs.success import Target
 from ppolearn.errors import PPOLearnError
 from ppolearn.evaluation import evaluate_policy
@@ -86,7 +85,7 @@ def train(
     """
     with claim(run_dir, fresh=True, overwrite=overwrite) as held:
         model = PPO(
-            _training_env(env_id, config),
+            env_id,
             config,
             run_dir=held,
             verbose=0 if quiet else 1,
@@ -119,7 +118,7 @@ def resume(
         env_id = str(saved["env_id"])
         model = PPO.load(
             checkpoint,
-            env=_training_env(env_id, build_config(saved["config"])),
+            env=env_id,
             eval_env=env_id,
             device=device,
             run_dir=held,
@@ -129,11 +128,6 @@ def resume(
         )
         write_config(held.path, env_id, model.config)
         return _train_and_finish(model, held.path, reset=False)
-
-
-def _training_env(env_id: str, config: PPOConfig) -> EnvSpec:
-    """The id, or shaped copies of it where the config asks for goal shaping (evaluation keeps the id)."""
-    return training_env(env_id, config.goal_shaping, config.gamma, config.goal_shaping_scale)
 
 
 def _train_and_finish(model: PPO, run_dir: Path, reset: bool) -> Dict[str, Any]:

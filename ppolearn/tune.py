@@ -46,7 +46,6 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 import yaml
 
 from ppolearn.config import PPOConfig, build_config, load_yaml
-from ppolearn.envs.goal_shaping import training_env
 from ppolearn.envs.success import Target
 from ppolearn.errors import ConfigError, PPOLearnError
 from ppolearn.evaluation import VALIDATION_SEED, evaluate_policy
@@ -191,8 +190,7 @@ def run_trial(trial: Any, settings: Mapping[str, Any]) -> float:
         config = trial_config(settings, values, seed=index * SEED_STRIDE)
         if index == 0:
             trial.set_user_attr("config", tuned_keys(config, values))
-        shaped = training_env(env, config.goal_shaping, config.gamma, config.goal_shaping_scale)
-        model = PPO(shaped, config, verbose=0, eval_env=env)  # evaluations judge the raw task
+        model = PPO(env, config, verbose=0, eval_env=env)  # goal shaping, if any, trains; evaluations stay raw
         steps_per_seed = -(-config.total_timesteps // config.rollout_size) * config.rollout_size
         curve: List[List[float]] = []
         curves.append(curve)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import yaml
 
-from ppolearn import PPO, PPOConfig, run
+import ppolearn.ppo as ppo_module
+from ppolearn import PPO, PPOConfig
 from ppolearn.cli import main
 from ppolearn.envs import make_env
 from ppolearn.envs.goal_shaping import GoalShapedEnv, PotentialShaping, training_env
@@ -113,7 +114,7 @@ def test_cli_trains_shaped_and_evaluates_the_raw_task(tmp_path, capsys):
     # the final evaluation is the raw task's: its returns are sums of the raw rewards (-|pos - goal| <= 0)
     result = json.loads((run_dir / "eval.json").read_text())
     assert all(r <= 0 for r in result["episode_returns"])
-    model = PPO.load(run_dir / "model.pt", env=training_env("envs:GoalDictEnv", "potential", 0.99, 0.25))
+    model = PPO.load(run_dir / "model.pt", env="envs:GoalDictEnv")  # the saved config shapes it again
     assert isinstance(model.env.envs.envs[0], PotentialShaping) and model.env_id == "envs:GoalDictEnv"
     assert not isinstance(make_env(model.env_id), PotentialShaping)
     model.close()
@@ -124,7 +125,14 @@ def test_resume_keeps_shaping(tmp_path, monkeypatch):
     args = ["train", "--env", "envs:GoalDictEnv", "--run-dir", str(run_dir), "--quiet", *TINY]
     assert main([*args, "--set", "goal_shaping=potential"]) == 0
     built = []
-    monkeypatch.setattr(run, "training_env", lambda *a: built.append(training_env(*a)) or built[-1])
+    monkeypatch.setattr(ppo_module, "training_env", lambda *a: built.append(training_env(*a)) or built[-1])
     assert main(["train", "--resume", str(run_dir), "--total-timesteps", "128", "--quiet"]) == 0
     assert len(built) == 1 and isinstance(built[0], GoalShapedEnv) and built[0].env_id == "envs:GoalDictEnv"
     assert np.isfinite(json.loads((run_dir / "eval.json").read_text())["mean_return"])
+
+
+def test_the_python_api_shapes_the_training_envs_and_evaluates_the_raw_task():
+    model = PPO("envs:GoalDictEnv", verbose=0, goal_shaping="potential", n_steps=16, batch_size=32, n_epochs=1)
+    assert all(isinstance(e, PotentialShaping) for e in model.env.envs.envs)
+    assert model.env_id == "envs:GoalDictEnv" and model.evaluator.env == "envs:GoalDictEnv"
+    model.close()

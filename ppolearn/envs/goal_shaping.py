@@ -90,6 +90,6 @@ class GoalShapedEnv:
 
 def training_env(env: EnvSpec, goal_shaping: Optional[str], gamma: float, scale: Optional[float] = None) -> EnvSpec:
     """What to train on: ``env`` itself, or with ``goal_shaping="potential"`` a spec of shaped copies."""
-    if goal_shaping is None:
+    if goal_shaping is None or isinstance(env, GoalShapedEnv):
         return env
     return GoalShapedEnv(env, gamma, scale)
