@@ -125,6 +125,23 @@ def test_workers_build_the_env_with_its_kwargs_and_every_space(local_ray):
         model.close()
 
 
+def test_workers_collect_uint8_images_and_action_masks(local_ray):
+    model = PPO("envs:BrightPixelEnv", verbose=0, backend="ray", num_workers=2, **TINY)
+    try:
+        model.learn(256)
+        frames = model.buffer.obs["image"]
+        assert frames.dtype == torch.uint8 and frames.shape == (32, 4, 3, 7, 7) and frames.max() == 255
+    finally:
+        model.close()
+    model = PPO("envs:MaskedChoiceEnv", verbose=0, backend="ray", num_workers=2, **TINY)  # invalid actions raise
+    try:
+        model.learn(256)
+        assert model.buffer.masks.shape == (32, 4, 5)
+        assert model.buffer.masks.gather(-1, model.buffer.acts.unsqueeze(-1)).all()
+    finally:
+        model.close()
+
+
 def test_killed_worker_is_restarted_and_its_slice_recollected(local_ray, tmp_path, caplog):
     settings = dict(TINY, n_steps=50, num_envs=2, batch_size=50, checkpoint_every=0)
     model = PPO("envs:SlowFixedEpisodeEnv", verbose=0, backend="ray", num_workers=2, run_dir=tmp_path, **settings)
