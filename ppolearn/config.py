@@ -126,6 +126,12 @@ class PPOConfig:
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def env_options(self) -> Dict[str, Any]:
+        """The fields that say how environments are built and read (the keyword arguments of
+        ``make_vec_env`` and ``GymVecEnv``), so the learner's envs and the Ray workers' are built alike."""
+        keys = ("env_kwargs", "sanitize_nonfinite", "success", "image_obs", "channels_last", "action_masking")
+        return {key: getattr(self, key) for key in keys}
+
     def replace(self, **changes: Any) -> "PPOConfig":
         """A validated copy with some fields changed."""
         return build_config(self.to_dict(), changes)

@@ -97,18 +97,7 @@ class RolloutWorker:
         cfg = build_config(config)
         torch.set_num_threads(max(cfg.torch_threads, 1))  # one process per core: extra threads only contend
         self.cfg, self.first_env = cfg, first_env
-        self.env = GymVecEnv(
-            env,
-            num_envs,
-            cfg.vec_env,
-            "cpu",
-            env_kwargs=cfg.env_kwargs,
-            sanitize_nonfinite=cfg.sanitize_nonfinite,
-            success=cfg.success,
-            image_obs=cfg.image_obs,
-            channels_last=cfg.channels_last,
-            action_masking=cfg.action_masking,
-        )
+        self.env = GymVecEnv(env, num_envs, cfg.vec_env, "cpu", **cfg.env_options())
         obs_spec, action_spec = self.env.obs_spec, self.env.action_spec
         self.policy: Policy = build_policy(obs_spec, action_spec, cfg)
         self.obs_norm = ObsNormalizer(obs_spec.dim, cfg.clip_obs, cfg.normalize_obs)

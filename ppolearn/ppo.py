@@ -137,18 +137,7 @@ class PPO:
         if config.backend == "ray":
             self.workers = RayRolloutGroup(env, config, ray_address)
             return self.workers.specs()
-        self.env = make_vec_env(
-            env,
-            config.num_envs,
-            config.vec_env,
-            self.device,
-            env_kwargs=config.env_kwargs,
-            sanitize_nonfinite=config.sanitize_nonfinite,
-            success=config.success,
-            image_obs=config.image_obs,
-            channels_last=config.channels_last,
-            action_masking=config.action_masking,
-        )
+        self.env = make_vec_env(env, config.num_envs, config.vec_env, self.device, **config.env_options())
         if self.env.num_envs != config.num_envs:  # a ready VecEnv decides its own size
             self.config = config.replace(num_envs=self.env.num_envs)
         return self.env.obs_spec, self.env.action_spec

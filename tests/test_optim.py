@@ -93,33 +93,31 @@ def test_state_dicts_travel_between_torch_adam_and_ours():
     assert ours_opt.steps == 4
 
 
-def test_steps_are_bitwise_torch_fused_adams():
-    """The same kernel as torch.optim.Adam(fused=True): trajectories (and thus results) do not change."""
-    torch.manual_seed(0)
+def _side_by_side(seed: int, ours_fused: bool, **torch_options):
+    """20 Adam steps on the same gradients: torch's optimiser and ours (fused kernel or written out)."""
+    torch.manual_seed(seed)
     grads = [torch.randn(50) for _ in range(20)]
     ref = torch.nn.Parameter(torch.randn(50))
     ours = torch.nn.Parameter(ref.detach().clone())
-    ref_opt = torch.optim.Adam([ref], lr=3e-3, eps=1e-5, fused=True)
+    ref_opt = torch.optim.Adam([ref], lr=3e-3, eps=1e-5, **torch_options)
     ours_opt = adam(type("P", (), {"vector": ours})(), lr=3e-3)
-    assert ours_opt._fused  # this torch (2.4+) has the CPU kernel
+    if ours_fused:
+        assert ours_opt._fused  # this torch (2.4+) has the CPU kernel
+    ours_opt._fused = ours_fused
     for g in grads:
         for p, opt in ((ref, ref_opt), (ours, ours_opt)):
             p.grad = g.clone()
             opt.step()
+    return ours, ref
+
+
+def test_steps_are_bitwise_torch_fused_adams():
+    """The same kernel as torch.optim.Adam(fused=True): trajectories (and thus results) do not change."""
+    ours, ref = _side_by_side(0, ours_fused=True, fused=True)
     assert torch.equal(ours, ref)
 
 
 def test_the_written_out_step_matches_torchs_single_tensor_adam():
     """The path for a torch without a fused kernel for the device (CPU before 2.4)."""
-    torch.manual_seed(1)
-    grads = [torch.randn(50) for _ in range(20)]
-    ref = torch.nn.Parameter(torch.randn(50))
-    ours = torch.nn.Parameter(ref.detach().clone())
-    ref_opt = torch.optim.Adam([ref], lr=3e-3, eps=1e-5, foreach=False)
-    ours_opt = adam(type("P", (), {"vector": ours})(), lr=3e-3)
-    ours_opt._fused = False
-    for g in grads:
-        for p, opt in ((ref, ref_opt), (ours, ours_opt)):
-            p.grad = g.clone()
-            opt.step()
+    ours, ref = _side_by_side(1, ours_fused=False, foreach=False)
     assert torch.allclose(ours, ref, atol=1e-7)
