@@ -83,3 +83,38 @@ def test_smoke_sb3_one_task(tmp_path):
     got = sorted((r["env"], r["lib"], r["policy"], r["n_envs"]) for r in runs)
     assert got == [("SparseGoal", "sb3", "MultiInputPolicy", 8), ("SparseGoal", "sb3-1env", "MultiInputPolicy", 1)]
     assert "| SparseGoal | SB3 8 envs |" in text and "| SparseGoal | SB3 1 env |" in text
+
+
+def test_defaults_sweep_smoke(tmp_path):
+    results = tmp_path / "sweep.json"
+    args = ["--smoke", "--candidates", "base", "n_epochs_20", "--envs", "Turntable", "--seeds", "0", "1"]
+    args += ["--jobs", "1", "--results", str(results)]
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "defaults_sweep.py"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    runs = json.loads(results.read_text())
+    assert sorted((r["candidate"], r["seed"]) for r in runs) == [
+        ("base", 0),
+        ("base", 1),
+        ("n_epochs_20", 0),
+        ("n_epochs_20", 1),
+    ]
+    assert all(r["budget"] == 2048 and 0.0 <= r["success_rate"] <= 1.0 for r in runs)
+    assert "| Turntable | n_epochs_20 |" in done.stdout and "| n_epochs_20 | " in done.stdout
+
+
+def test_zoo_ids_make_the_robustness_tasks():
+    import gymnasium as gym
+
+    from benchmarks.zoo_envs import zoo_id
+
+    for name in ENVS:
+        env = gym.make(zoo_id(name))
+        assert type(env.unwrapped) is ENVS[name]
+        env.close()
