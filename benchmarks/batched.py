@@ -141,9 +141,10 @@ def table(result: Dict[str, Any]) -> str:
         )
     if result["compile"]:
         lines.append("")
-        lines.append("Compile seconds (first two iterations, included nowhere above): " + ", ".join(
-            f"{r['num_envs']:,} envs {r['compile_s']:.1f} s" for r in result["rows"]
-        ))
+        lines.append(
+            "Compile seconds (first two iterations, included nowhere above): "
+            + ", ".join(f"{r['num_envs']:,} envs {r['compile_s']:.1f} s" for r in result["rows"])
+        )
     return "\n".join(lines)
 
 

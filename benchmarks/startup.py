@@ -125,10 +125,15 @@ def table(result: Dict[str, Any]) -> str:
         "environments and networks built, the final 100-episode evaluation, the plot, TensorBoard, "
         "model.pt, exit.",
         "",
-        "Per run (s), in order: SB3 whole " + ", ".join(f"{r['wall_s']:.2f}" for r in rows["sb3"])
-        + "; ppolearn whole " + ", ".join(f"{r['wall_s']:.2f}" for r in rows["ppolearn"])
-        + "; SB3 training " + ", ".join(f"{r['train_s']:.2f}" for r in rows["sb3"])
-        + "; ppolearn training " + ", ".join(f"{r['train_s']:.2f}" for r in rows["ppolearn"]) + ".",
+        "Per run (s), in order: SB3 whole "
+        + ", ".join(f"{r['wall_s']:.2f}" for r in rows["sb3"])
+        + "; ppolearn whole "
+        + ", ".join(f"{r['wall_s']:.2f}" for r in rows["ppolearn"])
+        + "; SB3 training "
+        + ", ".join(f"{r['train_s']:.2f}" for r in rows["sb3"])
+        + "; ppolearn training "
+        + ", ".join(f"{r['train_s']:.2f}" for r in rows["ppolearn"])
+        + ".",
     ]
     return "\n".join(lines)
 
