@@ -116,7 +116,10 @@ def train_ppolearn(name: str, seed: int, steps: int) -> Tuple[Callable[[Any], np
     return (lambda obs: model.predict(obs, deterministic=True)[0]), {"train_s": wall, "steps": model.num_timesteps}
 
 
-def train_sb3(name: str, seed: int, steps: int, n_envs: int = 8) -> Tuple[Callable[[Any], np.ndarray], Dict[str, Any]]:
+def train_sb3(
+    name: str, seed: int, steps: int, n_envs: int = 8, **hyperparameters: Any
+) -> Tuple[Callable[[Any], np.ndarray], Dict[str, Any]]:
+    """SB3 PPO under VecNormalize (its defaults, or ``hyperparameters`` over them); the deterministic policy."""
     import gymnasium as gym
     import torch
     from stable_baselines3 import PPO
@@ -126,7 +129,7 @@ def train_sb3(name: str, seed: int, steps: int, n_envs: int = 8) -> Tuple[Callab
     torch.set_num_threads(1)
     venv = VecNormalize(make_vec_env(ENVS[name], n_envs=n_envs, seed=seed), norm_obs=True, norm_reward=True)
     policy = "MultiInputPolicy" if isinstance(venv.observation_space, gym.spaces.Dict) else "MlpPolicy"
-    model = PPO(policy, venv, seed=seed, verbose=0, device="cpu")
+    model = PPO(policy, venv, seed=seed, verbose=0, device="cpu", **hyperparameters)
     start = time.perf_counter()
     model.learn(total_timesteps=steps)
     wall = time.perf_counter() - start

@@ -45,7 +45,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.markdown import write_section  # noqa: E402
-from benchmarks.robustness import run_episodes  # noqa: E402
+from benchmarks.robustness import run_episodes, train_sb3  # noqa: E402
 from benchmarks.robustness_envs import ENVS  # noqa: E402
 from benchmarks.zoo_envs import zoo_id  # noqa: E402
 
@@ -166,26 +166,11 @@ def train_setting(setting: str, seed: int, out: Path) -> Tuple[Callable[[Any], n
 
 def _train_zoo_best(seed: int, out: Path) -> Tuple[Callable[[Any], np.ndarray], Dict[str, Any]]:
     """SB3 PPO with the zoo study's best trial, as the zoo builds it: 8 envs under VecNormalize."""
-    import torch
     from rl_zoo3.hyperparams_opt import convert_onpolicy_params
-    from stable_baselines3 import PPO
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.vec_env import VecNormalize
 
-    torch.set_num_threads(1)
     params = zoo_summary(out)["best_params"]
-    kwargs = convert_onpolicy_params(params)
-    venv = VecNormalize(make_vec_env(ENVS[TASK], n_envs=ZOO_CONF["n_envs"], seed=seed))
-    model = PPO("MlpPolicy", venv, seed=seed, verbose=0, device="cpu", **kwargs)
-    start = time.perf_counter()
-    model.learn(total_timesteps=BUDGET)
-    wall = time.perf_counter() - start
-    venv.training = False
-
-    def predict(obs: Any) -> np.ndarray:
-        return model.predict(venv.normalize_obs(obs), deterministic=True)[0]
-
-    return predict, {"train_s": wall, "steps": model.num_timesteps, "config": params}
+    predict, info = train_sb3(TASK, seed, BUDGET, ZOO_CONF["n_envs"], **convert_onpolicy_params(params))
+    return predict, {"train_s": info["train_s"], "steps": info["steps"], "config": params}
 
 
 def fresh_worker(setting: str, seed: int, out: Path, record_path: Path) -> None:
