@@ -33,6 +33,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -186,6 +187,7 @@ def run_fresh(out: Path, settings: List[str], parallel: int) -> None:
     runs = json.loads(results.read_text()) if results.exists() else []
     done = {(r["setting"], r["seed"]) for r in runs}
     todo = [(s, seed) for s in settings for seed in FRESH_SEEDS if (s, seed) not in done]
+    lock = threading.Lock()  # two runs finish side by side: one writer of the results file at a time
 
     def one(job: Tuple[str, int]) -> None:
         setting, seed = job
@@ -197,8 +199,9 @@ def run_fresh(out: Path, settings: List[str], parallel: int) -> None:
                 print(f"FAILED {job}: {proc.stderr[-1500:]}", flush=True)
                 return
             record = json.loads(record_path.read_text())
-        runs.append(record)
-        results.write_text(json.dumps(runs, indent=1))
+        with lock:
+            runs.append(record)
+            results.write_text(json.dumps(runs, indent=1))
         print(f"{setting:15s} seed {seed}: success {record['success_rate']:.2f} return {record['mean_return']:.2f}")
 
     with ThreadPoolExecutor(max_workers=parallel) as pool:
@@ -342,6 +345,19 @@ def table(out: Path) -> str:
     return "\n".join(lines)
 
 
+def _missing_inputs(step: str, out: Path, minutes: Optional[float], settings: List[str]) -> Optional[Path]:
+    """The first file a step reads that an earlier step has not written yet, if any."""
+    needed = []
+    if step == "zoo" and not minutes:  # its wall-clock is the ppolearn study's
+        needed.append(out / "ppolearn" / "study.db")
+    if step == "fresh":
+        needed += [out / "ppolearn" / "best.yaml"] if "ppolearn-tuned" in settings else []
+        needed += [out / "zoo" / "study.db"] if "zoo-tuned" in settings else []
+    if step == "table":
+        needed += [out / "fresh.json", out / "ppolearn" / "study.db", out / "zoo" / "study.db"]
+    return next((path for path in needed if not path.exists()), None)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_fresh":
@@ -359,6 +375,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--markdown", default=str(ROOT / "BENCHMARKS.md"))
     args = parser.parse_args(argv)
     out = Path(args.out)
+    missing = _missing_inputs(args.step, out, args.minutes, args.settings)
+    if missing:
+        print(f"tune_proof.py {args.step}: {missing} is missing: run the step that writes it first", file=sys.stderr)
+        return 2
     if args.step == "zoo":
         minutes = args.minutes if args.minutes else ppolearn_summary(out)["wall_s"] / 60
         run_zoo(out, minutes, args.workers, args.budget)

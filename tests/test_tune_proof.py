@@ -41,3 +41,13 @@ def test_table_counts_seeds_at_target_and_summarises_both_searches(tmp_path):
     assert "| 4/5 |" in rows[tune_proof.LABELS["zoo-tuned"]]  # 0.89 < 0.9: one seed short
     assert "| 5 (2 / 3) | 1 |" in rows["ppolearn tune"]  # trials finished (complete / pruned), best trial
     assert "| 4 (3 / 1) | 1 | -3.5 " in rows["rl-zoo --optimize"]
+
+
+def test_a_step_without_its_inputs_is_one_line_and_exit_2(tmp_path, capsys):
+    from benchmarks import tune_proof
+
+    assert tune_proof.main(["table", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"tune_proof.py table: {tmp_path / 'fresh.json'} is missing: run the step that writes it first"
+    assert tune_proof.main(["fresh", "--out", str(tmp_path), "--settings", "zoo-tuned"]) == 2
+    assert f"{tmp_path / 'zoo' / 'study.db'} is missing" in capsys.readouterr().err
