@@ -38,6 +38,7 @@ PPOLEARN = {
     "n_steps": ARGS["num_steps"],
     "batch_size": ARGS["num_steps"] // ARGS["num_minibatches"],
     "n_epochs": ARGS["update_epochs"],
+    "target_kl": None,  # CleanRL's default: every epoch runs
     "learning_rate": ARGS["learning_rate"],
     "anneal_lr": True,
     "gamma": ARGS["gamma"],

@@ -260,7 +260,8 @@ def table(runs: List[Dict[str, Any]], names: List[str], command: str) -> str:
     lines = [
         f"Written by `{command}`. Tasks in `benchmarks/robustness_envs.py`, none with a preset. ppolearn: "
         "`PPO(factory, seed=s)` with only `total_timesteps` set (PPOConfig defaults: 8 envs, n_steps 256, "
-        "so 2,048 steps a rollout; normalised observations and rewards). SB3 (stable-baselines3 "
+        "so 2,048 steps a rollout; up to 20 epochs, stopped once the approximate KL passes 1.5 x target_kl "
+        "0.02; normalised observations and rewards). SB3 (stable-baselines3 "
         f'{_sb3_version()}), all its defaults plus VecNormalize: `PPO("MlpPolicy", VecNormalize(make_vec_env('
         'factory, n_envs=n, seed=s)), seed=s)` (`"MultiInputPolicy"` for Dict observations), n_steps 2048 per '
         "env. SB3 8 envs: SB3 defaults, 8 envs (n=8, like ppolearn; 16,384 steps a rollout, 6 updates at "
@@ -270,7 +271,8 @@ def table(runs: List[Dict[str, Any]], names: List[str], command: str) -> str:
         '`info["is_success"]` at the episode\'s last step. Figures: IQM over the training seeds [stratified-'
         "bootstrap 95% interval] (`ppolearn.stats.aggregate_seeds`); ppolearn vs each SB3 variant: the "
         'winner where the intervals do not overlap, else tie; "(k seeds)": only k seeds finished. Train s: '
-        "mean training wall-clock seconds per seed (2 runs side by side on 2 shared cores).",
+        "mean training wall-clock seconds per seed: SB3's with 2 runs side by side on 2 shared cores, ppolearn's "
+        "as each run's `machine` field in the raw results says (not a speed comparison).",
         "",
         "| " + " | ".join(header) + " |",
         "| " + " | ".join(align) + " |",

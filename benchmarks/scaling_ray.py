@@ -99,7 +99,7 @@ def main() -> None:
     load = os.getloadavg()[0]  # other jobs on the machine take cores from the workers: say so in the table
     ray.init(address="local", num_cpus=max(cpus, *args.workers), include_dashboard=False, log_to_driver=False)
     base = {"num_envs": args.num_envs, "n_steps": args.n_steps, "batch_size": 64, "n_epochs": 1, "seed": 0}
-    base["eval_every"] = 0
+    base.update(target_kl=None, eval_every=0)
     rows: List[Dict] = []
     for vec_env in ("sync", "async"):
         sps = measure(dict(base, vec_env=vec_env), args.iterations, cost_ms, sleep, train=sleep)

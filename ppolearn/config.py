@@ -48,7 +48,7 @@ class PPOConfig:
     gae_lambda: float = 0.95  # GAE(lambda); 1.0 gives Monte-Carlo returns minus the value baseline
 
     # --- update (the tutorial's n_updates_per_iteration, lr, clip) ---
-    n_epochs: int = 10  # passes over each rollout
+    n_epochs: int = 20  # passes over each rollout, at most: target_kl below ends them once the policy has moved
     batch_size: int = 64  # minibatch size; must divide n_steps * num_envs (with memory: rounded, see below)
     learning_rate: float = 3e-4
     anneal_lr: bool = False  # linearly decay the learning rate to 0 at total_timesteps
@@ -57,7 +57,7 @@ class PPOConfig:
     ent_coef: float = 0.0  # entropy bonus weight
     vf_coef: float = 0.5  # value loss weight in the joint loss
     max_grad_norm: float = 0.5  # global gradient-norm clipping
-    target_kl: Optional[float] = None  # stop the epochs early when approx KL exceeds 1.5 * target_kl
+    target_kl: Optional[float] = 0.02  # stop the epochs early when approx KL exceeds 1.5 * target_kl (None: off)
     normalize_advantage: bool = True  # per-minibatch advantage normalisation
 
     # --- observation and reward normalisation (saved with the model) ---

@@ -88,7 +88,7 @@ def test_smoke_sb3_one_task(tmp_path):
 def test_defaults_sweep_smoke(tmp_path):
     results = tmp_path / "sweep.json"
     args = ["--smoke", "--candidates", "base", "n_epochs_20", "--envs", "Turntable", "--seeds", "0", "1"]
-    args += ["--jobs", "1", "--results", str(results)]
+    args += ["--jobs", "1", "--results", str(results), "--eval-seed", "1000000"]  # the validation block
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "defaults_sweep.py"), *args],
@@ -106,7 +106,18 @@ def test_defaults_sweep_smoke(tmp_path):
         ("n_epochs_20", 1),
     ]
     assert all(r["budget"] == 2048 and 0.0 <= r["success_rate"] <= 1.0 for r in runs)
+    assert all(r["eval_seed"] == 1_000_000 for r in runs)
     assert "| Turntable | n_epochs_20 |" in done.stdout and "| n_epochs_20 | " in done.stdout
+
+
+def test_defaults_sweep_base_is_the_defaults_it_was_judged_against():
+    """Candidates are laid over the sweep's own base, not over today's PPOConfig, so a rerun trains as it ran."""
+    from benchmarks.defaults_sweep import BASE, CANDIDATES
+    from ppolearn.config import PPOConfig
+
+    assert BASE == {"n_epochs": 10, "target_kl": None}
+    assert (PPOConfig().n_epochs, PPOConfig().target_kl) == (20, 0.02)  # the round-2 choice
+    assert {**BASE, **CANDIDATES["n_epochs_20"]}["target_kl"] is None  # round 1's candidate, as it ran
 
 
 def test_zoo_ids_make_the_robustness_tasks():
