@@ -116,10 +116,12 @@ def table(runs: List[Dict[str, Any]], candidates: List[str]) -> str:
             if not rs:
                 continue
             cells = [name, candidate]
+            base_seeds = {r["seed"] for r in runs if r["candidate"] == "base" and r["env"] == name}
+            whole_row = {r["seed"] for r in rs} >= base_seeds  # a row cut short by a time limit decides nothing
             for metric in ("success_rate", "mean_return"):
                 a, b = agg(candidate, name, metric), agg("base", name, metric)
                 cells.append(f"{a['iqm']:.2f} [{a['iqm_ci_low']:.2f}, {a['iqm_ci_high']:.2f}]")
-                word = verdict(a, b) if b and candidate != "base" else "-"
+                word = verdict(a, b) if b and candidate != "base" and whole_row else "-"
                 word = {"ppolearn": "win", "SB3": "loss"}.get(word, word)
                 if word in ("win", "loss"):
                     tally[candidate][word] += 1
@@ -171,6 +173,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     args.results = args.results or DEFAULT_RESULTS
     runs = json.loads(args.results.read_text()) if args.results.exists() else []
     if not args.table_only:
+        if any(r.get("eval_seed", EVAL_SEED) != args.eval_seed for r in runs):  # one block of episodes per file
+            print(f"defaults_sweep.py: {args.results} holds runs on other episodes than --eval-seed {args.eval_seed}")
+            return 2
         done = {(r["candidate"], r["env"], r["seed"]) for r in runs}
         jobs = [
             (c, name, seed, args.episodes, 2048 if args.smoke else BUDGETS[name], args.eval_seed)
@@ -196,7 +201,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.markdown:
         command = f"python benchmarks/defaults_sweep.py --table-only --candidates {' '.join(args.candidates)}"
         if args.results != DEFAULT_RESULTS:
-            command += f" --results {args.results.relative_to(ROOT) if args.results.is_absolute() else args.results}"
+            shown = args.results.resolve()
+            command += f" --results {shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown}"
+        if args.marker != "defaults-sweep":
+            command += f" --markdown BENCHMARKS.md --marker {args.marker}"
         eval_seed = runs[0].get("eval_seed", EVAL_SEED) if runs else args.eval_seed  # as the runs were made
         block = "test" if eval_seed == EVAL_SEED else "validation"
         seeds = sorted({r["seed"] for r in runs})

@@ -2,7 +2,8 @@
 
 The task is DeadTimeProcess from the robustness set (``benchmarks/robustness_envs.py``): hold a first-order
 process with a 5-step dead time at a random setpoint. No preset covers it, and it was picked because
-PPOConfig's defaults fall short of it (the robustness table: 31% success at 98,304 steps). The
+PPOConfig's defaults of then (10 epochs, no KL stop) fell short of it (31% success at 98,304 steps,
+``benchmarks/robustness_defaults_v1.json``). The
 target: success rate >= 0.9 on 100 deterministic test episodes (seeds 10,000-10,099), on every one of 5 fresh
 training seeds, at 200,000 steps.
 
@@ -15,6 +16,10 @@ Steps, each resumable and each writing into ``--out`` (default ``runs/tune_proof
                                                              # on fresh seeds 5000-9000, 100 test episodes each
     python benchmarks/tune_proof.py rate                     # trials per hour: --jobs 1, --jobs 2, --backend ray
     python benchmarks/tune_proof.py table                    # the section of BENCHMARKS.md
+
+The search ran under those earlier defaults: its trials had no KL stop. ``ppolearn tune`` lays trials over
+the current defaults (at most 20 epochs, ``target_kl`` 0.02), so to repeat this search as it ran, give it a
+``--space`` file that also fixes ``target_kl: null``; ``fresh`` trains its best.yaml without the stop.
 
 The zoo search gets the same wall-clock as ppolearn's (read from the two studies' trial times), the same step
 budget per trial, 8 environments with VecNormalize (as ppolearn's defaults), TPE with the median pruner and
@@ -226,14 +231,13 @@ def run_rate(out: Path, modes: List[str]) -> None:
     """The same trials (a space of fixed values: every trial is the same work) with 1 job, 2 jobs and Ray."""
     import yaml
 
-    from ppolearn.config import PPOConfig
-
     rate_dir = out / "rate"
     rate_dir.mkdir(parents=True, exist_ok=True)
     space = rate_dir / "fixed_space.yaml"
-    defaults = PPOConfig()
-    fixed = {k: getattr(defaults, k) for k in ("learning_rate", "n_steps", "n_epochs", "gamma", "gae_lambda")}
-    space.write_text(yaml.safe_dump({**fixed, "n_minibatches": 8, "net_width": 64, "anneal_lr": False}))
+    # the defaults of when it was measured, spelt out: today's would give other (longer) trials
+    fixed = {"learning_rate": 3e-4, "n_steps": 256, "n_epochs": 10, "target_kl": None, "gamma": 0.99}
+    fixed.update(gae_lambda=0.95, n_minibatches=8, net_width=64, anneal_lr=False)
+    space.write_text(yaml.safe_dump(fixed))
     results = rate_dir / "rate.json"
     rates = json.loads(results.read_text()) if results.exists() else {}
     for mode in modes:

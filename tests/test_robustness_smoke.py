@@ -129,3 +129,38 @@ def test_zoo_ids_make_the_robustness_tasks():
         env = gym.make(zoo_id(name))
         assert type(env.unwrapped) is ENVS[name]
         env.close()
+
+
+def test_defaults_sweep_judges_only_rows_with_every_seed():
+    """A candidate cut off after one seed of a task gets no win or loss there, however far apart the figures."""
+    from benchmarks.defaults_sweep import table
+
+    runs = [
+        {"candidate": "base", "env": "Turntable", "seed": s, "success_rate": 0.0, "mean_return": -9.0 - s / 10}
+        for s in range(5)
+    ]
+    runs += [{"candidate": "n_epochs_20", "env": "Turntable", "seed": 0, "success_rate": 1.0, "mean_return": -1.0}]
+    runs += [
+        {"candidate": "anneal_lr", "env": "Turntable", "seed": s, "success_rate": 1.0, "mean_return": -1.0}
+        for s in range(5)
+    ]
+    text = table(runs, ["base", "n_epochs_20", "anneal_lr"])
+    rows = {line.split(" | ")[1]: line for line in text.splitlines() if line.startswith("| Turntable |")}
+    assert "| - |" in rows["n_epochs_20"] and "win" not in rows["n_epochs_20"]
+    assert rows["anneal_lr"].count("| win |") == 2
+    assert "| n_epochs_20 | 0 | 0 | 0 of 8 |" in text
+
+
+def test_defaults_sweep_refuses_a_results_file_of_other_episodes(tmp_path):
+    results = tmp_path / "sweep.json"
+    results.write_text(json.dumps([{"candidate": "base", "env": "Turntable", "seed": 0, "eval_seed": 10_000}]))
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    args = ["--candidates", "base", "--envs", "Turntable", "--seeds", "0", "--results", str(results)]
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "defaults_sweep.py"), *args, "--eval-seed", "1000000"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and "other episodes than --eval-seed 1000000" in done.stdout
