@@ -109,6 +109,16 @@ ROWS = [
         "minigrid",
     ),
     Row(
+        "fourrooms",
+        "MiniGrid-FourRooms-v0 (2M steps)",
+        "image + direction Dict, four rooms, goal and start at random; rl-baselines3-zoo's SB3 PPO: 0.573 at 5M",
+        "mean return >= 0.573 (the zoo's figure, at 5M)",
+        "mean_return",
+        0.573,
+        ("--env", "MiniGrid-FourRooms-v0", "--config", "benchmarks/configs/MiniGrid-FourRooms-v0.yaml"),
+        "minigrid",
+    ),
+    Row(
         "gridreach",
         "ppolearn/GridReach-v0",
         "MultiDiscrete actions (one categorical per axis)",
