@@ -183,6 +183,18 @@ def save_results(path: Path, runs: List[Dict[str, Any]]) -> None:
     tmp.replace(path)
 
 
+def subprocess_record(args: List[str], env: Dict[str, str], label: Any) -> Optional[Dict[str, Any]]:
+    """Run ``args`` plus a record path in a fresh process (its own RSS and torch state); the JSON record it
+    wrote there, or None, with its stderr's tail printed under ``label``, when it failed."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "run.json"
+        proc = subprocess.run(args + [str(out)], cwd=ROOT, env=env, capture_output=True, text=True)
+        if proc.returncode != 0 or not out.exists():
+            print(f"FAILED {label}: {proc.stderr[-1500:]}", flush=True)
+            return None
+        return json.loads(out.read_text())
+
+
 def run_all(
     jobs: List[Tuple[str, str, int]], budgets: Dict[str, int], episodes: int, results: Path, parallel: int
 ) -> List[Dict[str, Any]]:
@@ -195,15 +207,10 @@ def run_all(
 
     def one(job: Tuple[str, str, int]) -> None:
         name, lib, seed = job
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "run.json"
-            args = [sys.executable, str(Path(__file__).resolve()), "--worker", name, lib, str(seed)]
-            args += [str(budgets[name]), str(episodes), str(out)]
-            done_proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True)
-            if done_proc.returncode != 0 or not out.exists():
-                print(f"FAILED {job}: {done_proc.stderr[-1500:]}", flush=True)
-                return
-            record = json.loads(out.read_text())
+        args = [sys.executable, str(Path(__file__).resolve()), "--worker", name, lib, str(seed)]
+        record = subprocess_record(args + [str(budgets[name]), str(episodes)], env, job)
+        if record is None:
+            return
         with lock:
             runs.append(record)
             save_results(results, runs)

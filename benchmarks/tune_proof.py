@@ -37,7 +37,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -51,7 +50,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.markdown import write_section  # noqa: E402
-from benchmarks.robustness import run_episodes, train_sb3  # noqa: E402
+from benchmarks.robustness import run_episodes, subprocess_record, train_sb3  # noqa: E402
 from benchmarks.robustness_envs import ENVS  # noqa: E402
 from benchmarks.zoo_envs import zoo_id  # noqa: E402
 
@@ -205,14 +204,10 @@ def run_fresh(out: Path, settings: List[str], parallel: int) -> None:
 
     def one(job: Tuple[str, int]) -> None:
         setting, seed = job
-        with tempfile.TemporaryDirectory() as tmp:
-            record_path = Path(tmp) / "run.json"
-            args = [sys.executable, str(Path(__file__).resolve()), "_fresh", setting, str(seed), str(out)]
-            proc = subprocess.run(args + [str(record_path)], cwd=ROOT, env=_env(), capture_output=True, text=True)
-            if proc.returncode != 0 or not record_path.exists():
-                print(f"FAILED {job}: {proc.stderr[-1500:]}", flush=True)
-                return
-            record = json.loads(record_path.read_text())
+        args = [sys.executable, str(Path(__file__).resolve()), "_fresh", setting, str(seed), str(out)]
+        record = subprocess_record(args, _env(), job)
+        if record is None:
+            return
         with lock:
             runs.append(record)
             results.write_text(json.dumps(runs, indent=1))
