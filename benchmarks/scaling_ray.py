@@ -4,13 +4,15 @@
 step that waits on something else (a slow simulator process, a remote service, a real device), so that
 workers overlap their waits even on a machine with few cores. Measured: whole training iterations
 (rollout, then a 1-epoch update on the learner), steps/s and the scaling efficiency
-``rate(W) / (W * rate(1))``; table and plot (docs/ray_scaling.png) between ``<!-- ray-sleep:start/end -->``.
+``rate(W) / (W * rate(1))`` at the same number of environments; table and plot (docs/ray_scaling.png)
+between ``<!-- ray-sleep:start/end -->``. Several ``--num-envs`` show what the environments per worker do:
+each worker step pays a fixed CPU cost (policy forward, normalisers, buffer writes) whatever its env count.
 
 ``--step-cost-ms X``: the step *burns* X ms of CPU (a busy loop, as physics does), so workers compete for
 the cores: it shows what Ray cannot buy on a machine with few cores. Rollout throughput only, between
 ``<!-- ray:start/end -->``.
 
-    python benchmarks/scaling_ray.py --sleep-ms 2 --num-envs 16 --workers 1 2 4 8 16
+    python benchmarks/scaling_ray.py --sleep-ms 2 --num-envs 16 64 --workers 1 2 4 8 16
     python benchmarks/scaling_ray.py --step-cost-ms 0.5 --num-envs 8 --workers 1 2 4
 """
 
@@ -82,7 +84,7 @@ def main() -> None:
     cost = parser.add_mutually_exclusive_group(required=True)
     cost.add_argument("--sleep-ms", type=float, help="each step waits this long (whole training iterations timed)")
     cost.add_argument("--step-cost-ms", type=float, help="each step burns this much CPU (rollouts timed)")
-    parser.add_argument("--num-envs", type=int, default=16)
+    parser.add_argument("--num-envs", type=int, nargs="+", default=[16], help="one table block per count")
     parser.add_argument("--n-steps", type=int, default=128)
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--no-write", action="store_true", help="print the rows, leave BENCHMARKS.md alone")
@@ -98,17 +100,19 @@ def main() -> None:
     cpus = os.cpu_count() or 1
     load = os.getloadavg()[0]  # other jobs on the machine take cores from the workers: say so in the table
     ray.init(address="local", num_cpus=max(cpus, *args.workers), include_dashboard=False, log_to_driver=False)
-    base = {"num_envs": args.num_envs, "n_steps": args.n_steps, "batch_size": 64, "n_epochs": 1, "seed": 0}
-    base.update(target_kl=None, eval_every=0)
     rows: List[Dict] = []
-    for vec_env in ("sync", "async"):
-        sps = measure(dict(base, vec_env=vec_env), args.iterations, cost_ms, sleep, train=sleep)
-        rows.append({"backend": f"local, {vec_env} vector env", "workers": None, "sps": sps})
-        print(rows[-1], flush=True)
-    for workers in args.workers:
-        sps = measure(dict(base, backend="ray", num_workers=workers), args.iterations, cost_ms, sleep, train=sleep)
-        rows.append({"backend": "ray", "workers": workers, "sps": sps})
-        print(rows[-1], flush=True)
+    for num_envs in args.num_envs:
+        base = {"num_envs": num_envs, "n_steps": args.n_steps, "batch_size": 64, "n_epochs": 1, "seed": 0}
+        base.update(target_kl=None, eval_every=0)
+        for vec_env in ("sync", "async"):
+            sps = measure(dict(base, vec_env=vec_env), args.iterations, cost_ms, sleep, train=sleep)
+            rows.append({"num_envs": num_envs, "backend": f"local, {vec_env} vector env", "workers": None, "sps": sps})
+            print(rows[-1], flush=True)
+        for workers in (w for w in args.workers if w <= num_envs):  # a worker needs an environment
+            settings = dict(base, backend="ray", num_workers=workers)
+            sps = measure(settings, args.iterations, cost_ms, sleep, train=sleep)
+            rows.append({"num_envs": num_envs, "backend": "ray", "workers": workers, "sps": sps})
+            print(rows[-1], flush=True)
     ray.shutdown()
     if not args.no_write:
         machine = f"{cpus} CPU cores ({platform.processor() or platform.machine()}), Python {platform.python_version()}"
@@ -116,34 +120,41 @@ def main() -> None:
 
 
 def write_section(rows: List[Dict], args: argparse.Namespace, machine: str, load: float, sleep: bool) -> None:
-    one = next((r["sps"] for r in rows if r["workers"] == 1), None)
+    envs = " ".join(map(str, args.num_envs))
     command = (
         f"python benchmarks/scaling_ray.py --{'sleep-ms' if sleep else 'step-cost-ms'} "
-        f"{args.sleep_ms if sleep else args.step_cost_ms} --num-envs {args.num_envs} "
-        f"--workers {' '.join(map(str, args.workers))}"
+        f"{args.sleep_ms if sleep else args.step_cost_ms} --num-envs {envs} "
+        f"--workers {' '.join(map(str, args.workers))} --iterations {args.iterations}"
     )
+    counts = f"{' and '.join(map(str, args.num_envs))} environments"
     if sleep:
         title = "### Ray where it pays: a step that waits"
         what = (
             f"Pendulum-v1 whose every step sleeps {args.sleep_ms} ms (a stand-in for a slow simulator or a remote "
-            f"service), {args.num_envs} environments, {args.n_steps} steps each per rollout, then a 1-epoch update: "
+            f"service), {counts}, {args.n_steps} steps each per rollout, then a 1-epoch update: "
             f"training steps/s over {args.iterations} whole iterations after a warm-up one. Efficiency: "
-            "steps/s with W workers / (W x steps/s with 1 worker)."
+            "steps/s with W workers / (W x steps/s with 1 worker), at the same number of environments."
         )
-        header = ["| backend | Ray workers | training steps/s | efficiency |", "|---|---:|---:|---:|"]
+        unit = "training steps/s"
     else:
         title = "### Ray where it cannot pay: a step that computes"
         what = (
-            f"Pendulum-v1 with {args.step_cost_ms} ms of busy CPU added to each step, {args.num_envs} environments, "
+            f"Pendulum-v1 with {args.step_cost_ms} ms of busy CPU added to each step, {counts}, "
             f"{args.n_steps} steps each per rollout; rollout throughput (update excluded), mean of {args.iterations} "
             "rollouts after a warm-up. The workers share the machine's cores, so beyond the core count they "
             "only take turns."
         )
-        header = ["| backend | Ray workers | env steps/s | efficiency |", "|---|---:|---:|---:|"]
-    lines = [what + f" Machine: {machine}; 1-minute load average {load:.1f} when the run started.", "", *header]
+        unit = "env steps/s"
+    lines = [what + f" Machine: {machine}; 1-minute load average {load:.1f} when the run started.", ""]
+    lines += [f"| environments | backend | Ray workers | envs per worker | {unit} | efficiency |"]
+    lines += ["|---:|---|---:|---:|---:|---:|"]
     for r in rows:
+        one = next((o["sps"] for o in rows if o["workers"] == 1 and o["num_envs"] == r["num_envs"]), None)
         eff = f"{100 * r['sps'] / (r['workers'] * one):.0f}%" if r["workers"] and one else "-"
-        lines.append(f"| {r['backend']} | {r['workers'] or '-'} | {r['sps']:,.0f} | {eff} |")
+        per_worker = f"{r['num_envs'] / r['workers']:g}" if r["workers"] else "-"
+        lines.append(
+            f"| {r['num_envs']} | {r['backend']} | {r['workers'] or '-'} | {per_worker} | {r['sps']:,.0f} | {eff} |"
+        )
     lines += ["", f"Run: `{command}`"]
     marker = "ray-sleep" if sleep else "ray"
     if sleep:
@@ -155,21 +166,25 @@ def write_section(rows: List[Dict], args: argparse.Namespace, machine: str, load
 
 
 def _plot(rows: List[Dict], path: Path, sleep_ms: float) -> None:
+    """Steps/s against workers, one line per number of environments, each with its linear reference."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    workers = [r["workers"] for r in rows]
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(workers, [r["sps"] for r in rows], "o-", label="ppolearn, Ray backend")
-    ax.plot(workers, [rows[0]["sps"] * w / rows[0]["workers"] for w in workers], "--", color="grey", label="linear")
+    for num_envs in sorted({r["num_envs"] for r in rows}):
+        part = [r for r in rows if r["num_envs"] == num_envs]
+        workers = [r["workers"] for r in part]
+        (line,) = ax.plot(workers, [r["sps"] for r in part], "o-", label=f"{num_envs} envs, Ray backend")
+        linear = [part[0]["sps"] * w / part[0]["workers"] for w in workers]
+        ax.plot(workers, linear, "--", color=line.get_color(), alpha=0.5, label=f"{num_envs} envs, linear")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel(f"Ray workers (each step waits {sleep_ms} ms)")
     ax.set_ylabel("training steps per second")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
