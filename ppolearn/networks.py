@@ -14,16 +14,55 @@ per-call object construction and argument validation, which cost more than the t
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from ppolearn.envs.spaces import ActionSpec
 
+# Above this many elements a CPU tanh runs numpy's kernel (see tanh() below).
+NUMPY_TANH_MIN = 32_768
+
+
+class _NumpyTanh(torch.autograd.Function):
+    """tanh computed by numpy, differentiated by torch's own tanh backward (from the output: 1 - tanh^2)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        y = torch.from_numpy(np.tanh(x.detach().numpy()))
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        (y,) = ctx.saved_tensors
+        return torch.ops.aten.tanh_backward(grad, y)
+
+
+def tanh(x: torch.Tensor) -> torch.Tensor:
+    """torch.tanh, except on large float32 CPU tensors with one torch thread, where numpy's kernel computes it.
+
+    Why: torch's CPU tanh is several times slower than numpy's on some processors (on the 2-core AMD EPYC
+    machine of BENCHMARKS.md: 2.9 ns against 0.43 ns per float, one thread), and with the batched
+    environments' minibatches of thousands of rows it was a third of the update's time (docs/performance.md).
+    Small tensors keep torch's kernel (the autograd.Function costs more than it saves there), and so does a
+    multi-threaded torch, which splits large tensors over its threads where numpy would use one.
+    """
+    if (
+        x.numel() >= NUMPY_TANH_MIN
+        and x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and torch.get_num_threads() == 1
+    ):
+        return _NumpyTanh.apply(x)
+    return torch.tanh(x)
+
+
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
-_FUNCTIONS = {"tanh": torch.tanh, "relu": torch.relu, "elu": F.elu}
+_FUNCTIONS = {"tanh": tanh, "relu": torch.relu, "elu": F.elu}
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 # A masked logit: finite (not -inf) so that 0 * log p stays 0 in the entropy; exp of it underflows to 0.
 MASKED_LOGIT = -1e8

@@ -5,7 +5,7 @@ import torch
 from torch.distributions import Categorical, Independent, Normal
 
 from ppolearn.envs.spaces import ActionSpec
-from ppolearn.networks import CategoricalActor, Critic, GaussianActor, build_actor
+from ppolearn.networks import NUMPY_TANH_MIN, CategoricalActor, Critic, GaussianActor, build_actor, tanh
 
 
 def test_gaussian_log_prob_and_entropy_match_torch_distributions():
@@ -21,6 +21,22 @@ def test_gaussian_log_prob_and_entropy_match_torch_distributions():
     assert torch.allclose(log_prob, dist.log_prob(actions), atol=1e-5)
     assert torch.allclose(sample_log_prob, dist.log_prob(actions), atol=1e-5)
     assert torch.allclose(entropy, dist.entropy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("rows", [4, 2 * NUMPY_TANH_MIN // 64])  # torch's kernel, then numpy's
+def test_tanh_matches_torch_in_value_and_gradient(rows, monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)  # the default torch_threads; pytest's may differ
+    x = (3 * torch.randn(rows, 64, generator=torch.Generator().manual_seed(0))).requires_grad_()
+    reference = x.detach().clone().requires_grad_()
+    y, expected = tanh(x), torch.tanh(reference)
+    assert (type(y.grad_fn).__name__ == "_NumpyTanhBackward") == (x.numel() >= NUMPY_TANH_MIN)
+    weights = torch.randn(rows, 64, generator=torch.Generator().manual_seed(1))
+    (y * weights).sum().backward()
+    (expected * weights).sum().backward()
+    assert torch.allclose(y, expected, atol=1e-6)
+    assert torch.allclose(x.grad, reference.grad, atol=1e-6)
+    with torch.no_grad():  # the rollout's case: no graph, same values
+        assert torch.allclose(tanh(x), expected, atol=1e-6)
 
 
 def test_categorical_log_prob_and_entropy_match_torch_distributions():
