@@ -71,23 +71,34 @@ def worker_seed(seed: int, index: int) -> int:
 
 
 class FrozenStats(RunningMeanStd):
-    """Statistics that stay as loaded while ``update()`` records the new samples in ``seen`` instead.
+    """Statistics that stay as loaded while ``update()`` keeps the new samples, summarised in ``seen``.
 
     A worker normalises with the learner's statistics and reports what it saw, so the learner can merge
-    every worker's samples exactly; the unchanged normalisers call ``update()`` as usual.
+    every worker's samples exactly; the unchanged normalisers call ``update()`` as usual. The samples are
+    kept as they come and summarised once per rollout: statistics of each step's few rows would cost more
+    tensor ops than the worker's step itself.
     """
 
     def __init__(self, shape: tuple = ()) -> None:
         super().__init__(shape)
-        self.seen = RunningMeanStd(shape, epsilon=0.0)  # no prior count: merging adds exactly the samples seen
+        self._batches: List[torch.Tensor] = []  # each step's samples
 
     def update(self, batch: torch.Tensor) -> None:
-        self.seen.update(batch)
+        self._batches.append(batch.clone())  # a copy: an environment may write its next step into the same memory
+
+    @property
+    def seen(self) -> RunningMeanStd:
+        """Mean, variance and count of the samples since ``start_iteration`` (no prior count: merging adds
+        exactly these samples)."""
+        stats = RunningMeanStd(self.mean.shape, epsilon=0.0)
+        if self._batches:
+            stats.update(torch.cat([b.reshape(-1, *self.mean.shape) for b in self._batches]))
+        return stats
 
     def start_iteration(self, state: Dict[str, torch.Tensor]) -> None:
-        """Take the learner's statistics and forget the samples recorded in the previous iteration."""
+        """Take the learner's statistics and forget the samples kept in the previous iteration."""
         self.load_state_dict(state)
-        self.seen = RunningMeanStd(self.mean.shape, epsilon=0.0)
+        self._batches = []
 
 
 class RolloutWorker:
