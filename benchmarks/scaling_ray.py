@@ -89,6 +89,10 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--no-write", action="store_true", help="print the rows, leave BENCHMARKS.md alone")
     args = parser.parse_args()
+    counts = {"--num-envs": args.num_envs, "--workers": args.workers, "--iterations": [args.iterations]}
+    for flag, values in counts.items():
+        if min(values) < 1:
+            parser.error(f"{flag} takes positive integers, got {min(values)}")
     sleep = args.sleep_ms is not None
     cost_ms = args.sleep_ms if sleep else args.step_cost_ms
 
