@@ -12,9 +12,6 @@ The PPO-Clip pseudocode, step by step (docs/algorithm.md explains each):
 
 from __future__ import annotations
 
-import os
-import signal
-import threading
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
@@ -24,8 +21,6 @@ import numpy as np
 import torch
 
 from ppolearn.checkpoint import (
-    FORMAT,
-    FORMAT_VERSION,
     atomic_save,
     checkpoint_path,
     list_checkpoints,
@@ -44,7 +39,6 @@ from ppolearn.envs import (
     is_vec_env,
     make_vec_env,
     preset_key,
-    space_mismatch,
 )
 from ppolearn.envs.goal_shaping import training_env
 from ppolearn.envs.obs import Obs, obs_len, obs_map
@@ -63,6 +57,8 @@ from ppolearn.optim import FlatParameters, adam
 from ppolearn.policy import Sequences, build_policy
 from ppolearn.rollout import EpisodeStats, RolloutBatch, RolloutBuffer, rollout
 from ppolearn.rundir import RunDir, hold, released_on_error
+from ppolearn.saving import check_same_spaces, model_state, restore_state
+from ppolearn.signals import StopOnSignal
 from ppolearn.update import ppo_update
 from ppolearn.validation import EvalDuringTraining, eval_interval
 
@@ -279,7 +275,7 @@ class PPO:
         show = self.verbose > 0 if progress_bar is None else progress_bar
         logger = RunLogger(self.run_dir, target, self.num_timesteps, show)
         try:
-            with _StopOnSignal(enabled=stop_on_signal and self.run_dir is not None) as stop:
+            with StopOnSignal(enabled=stop_on_signal and self.run_dir is not None) as stop:
                 while self.num_timesteps < target and not self.evaluator.should_stop:
                     metrics = self._train_one_iteration(target)
                     if self.evaluator.due(self.num_timesteps, target):  # the policy itself, on unseen starts
@@ -422,62 +418,16 @@ class PPO:
 
     # --- saving and loading -----------------------------------------------------------------------------
 
-    def _state(self, with_training_state: bool) -> Dict[str, Any]:
-        state: Dict[str, Any] = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "kind": "model",
-            "env_id": self.env_id,
-            "config": self.config.to_dict(),
-            "obs_spec": self.obs_spec.to_dict(),
-            "action_spec": self.action_spec.to_dict(),
-            "policy": self.policy.state_dict(),
-            "obs_rms": self.obs_norm.rms.state_dict(),
-            "ret_rms": self.reward_scaler.rms.state_dict(),
-            "num_timesteps": self.num_timesteps,
-        }
-        if with_training_state:
-            state.update(
-                {
-                    "kind": "checkpoint",
-                    "optimizer": self.optimizer.state_dict(),
-                    "generator": self.generator.get_state(),
-                    "num_updates": self.num_updates,
-                    "elapsed_s": self.elapsed_s,
-                    "env": self._env_state(),
-                    "evaluation": self.evaluator.state_dict(),
-                    "recent": {
-                        "returns": self._recent.returns,
-                        "lengths": self._recent.lengths,
-                        "successes": self._recent.successes,
-                    },
-                }
-            )
-        return state
-
-    def _env_state(self) -> Optional[Dict[str, Any]]:
-        """Where the environments are mid-episode, for envs that can say so as tensors (batched envs);
-        Gymnasium envs cannot, so a resumed run starts their episodes afresh."""
-        if self._next_obs is None or not hasattr(self.env, "state_dict"):
-            return None
-        hidden = self.policy.get_hidden_state()  # a memory core's state mid-episode (None: feed-forward)
-        return {
-            "state": self.env.state_dict(),
-            "next_obs": obs_map(lambda part: part.cpu(), self._next_obs),
-            "reward_returns": self.reward_scaler.returns.cpu(),
-            "hidden": None if hidden is None else hidden.cpu(),
-        }
-
     def save(self, path: Union[str, Path]) -> Path:
         """Write the policy, critic, normaliser statistics and config to one safe-to-load file."""
-        return atomic_save(self._state(with_training_state=False), path)
+        return atomic_save(model_state(self, with_training_state=False), path)
 
     def save_checkpoint(self) -> Path:
         """Write a resumable checkpoint (adds optimiser, RNG and counters) into run_dir/checkpoints."""
         if self.run_dir is None:
             raise PPOLearnError("save_checkpoint needs a run_dir")
         directory = self.run_dir / "checkpoints"
-        path = atomic_save(self._state(with_training_state=True), checkpoint_path(directory, self.num_timesteps))
+        path = atomic_save(model_state(self, with_training_state=True), checkpoint_path(directory, self.num_timesteps))
         prune_checkpoints(directory, self.config.keep_checkpoints)
         return path
 
@@ -510,42 +460,12 @@ class PPO:
             # Ray workers get their weights each iteration
             env_specs = model._attach(data["env_id"], config, env, ray_address)
             if env_specs is not None:
-                _check_same_spaces(path, obs_spec, action_spec, *env_specs, _env_name(env))
+                check_same_spaces(path, obs_spec, action_spec, *env_specs, _env_name(env))
             model._build(obs_spec, action_spec)
             model.evaluator = EvalDuringTraining(eval_env or _eval_env_of(env), model.run_dir)
-            model._load_state(data, path)
+            restore_state(model, data, path)
         model.verbose = verbose
         return model
-
-    def _load_state(self, data: Dict[str, Any], path: Union[str, Path]) -> None:
-        try:
-            if "policy" in data:
-                self.policy.load_state_dict(data["policy"])
-            else:  # formats 1 and 2: the actor and critic of a vector space, saved apart
-                self.actor.load_state_dict(data["actor"])
-                self.critic.load_state_dict(data["critic"])
-            self.obs_norm.rms.load_state_dict(data["obs_rms"])
-            self.reward_scaler.rms.load_state_dict(data["ret_rms"])
-            self.num_timesteps = int(data["num_timesteps"])
-            if data.get("kind") == "checkpoint":
-                self.optimizer.load_state_dict(data["optimizer"])
-                self.generator.set_state(data["generator"])
-                self.num_updates = int(data["num_updates"])
-                self.elapsed_s = float(data["elapsed_s"])
-                env_state = data.get("env")
-                if env_state is not None and self.env is not None and hasattr(self.env, "load_state_dict"):
-                    self.env.load_state_dict(env_state["state"])
-                    self._next_obs = obs_map(lambda part: part.to(self.device), env_state["next_obs"])
-                    self.reward_scaler.returns = env_state["reward_returns"].to(self.device, torch.float64)
-                    if env_state.get("hidden") is not None and self.policy.is_recurrent:
-                        self.policy.set_hidden_state(env_state["hidden"].to(self.device))
-                if data.get("evaluation") is not None:  # absent in checkpoints of earlier versions
-                    self.evaluator.load_state_dict(data["evaluation"])
-                recent = data["recent"]
-                self._recent = EpisodeStats(recent["returns"], recent["lengths"], recent["successes"])
-        except (KeyError, RuntimeError, ValueError) as exc:
-            first = str(exc).splitlines()[0][:200]
-            raise CheckpointError(f"'{path}' does not match this model ({first})") from None
 
     @classmethod
     def latest_checkpoint(cls, run_dir: Union[str, Path]) -> Path:
@@ -580,53 +500,9 @@ def _env_name(env: Union[EnvSpec, VecEnv]) -> str:
     return getattr(env, "env_id", None) or env_id_of(env)  # type: ignore[arg-type]
 
 
-def _check_same_spaces(
-    path: Union[str, Path],
-    obs_spec: ObsSpec,
-    action_spec: ActionSpec,
-    env_obs: ObsSpec,
-    env_action: ActionSpec,
-    env_id: str,
-) -> None:
-    reason = space_mismatch(obs_spec, action_spec, env_obs, env_action, env_id)
-    if reason is not None:
-        raise CheckpointError(f"'{path}' {reason}")
-
-
 def _keep_recent(old: EpisodeStats, new: EpisodeStats, n: int) -> EpisodeStats:
     return EpisodeStats(
         torch.cat([old.returns, new.returns])[-n:],
         torch.cat([old.lengths, new.lengths])[-n:],
         torch.cat([old.successes, new.successes])[-n:],
     )
-
-
-class _StopOnSignal:
-    """First SIGINT/SIGTERM: finish the current iteration, checkpoint and stop. Second: end the process at
-    once (checkpoints are replaced atomically, so the last good one survives)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and threading.current_thread() is threading.main_thread()
-        self.requested: Optional[str] = None
-        self._previous: Dict[int, Any] = {}
-
-    def _handle(self, signum: int, _frame: Any) -> None:
-        name = signal.Signals(signum).name
-        if self.requested is not None:
-            # not an exception: one raised here could land inside any library call, holding its locks
-            os.write(2, f"\nppolearn: second {name}: exiting now; the last checkpoint is intact\n".encode())
-            os._exit(130)
-        self.requested = name
-        os.write(
-            2, f"\nppolearn: {name}: finishing this iteration, then saving a checkpoint (again: quit now)\n".encode()
-        )
-
-    def __enter__(self) -> _StopOnSignal:
-        if self.enabled:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
