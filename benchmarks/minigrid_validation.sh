@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# MiniGrid variants on validation runs: training seeds 10-14, 100 deterministic validation episodes each
+# (seeds 1,000,000-1,000,099), never the test seeds or test episodes of the proof table. One JSON line per
+# run in $OUT/results.jsonl. JOBS runs at a time (one torch thread each).
+#
+#   JOBS=16 OUT=runs/minigrid_validation bash benchmarks/minigrid_validation.sh
+#
+# Each job is TAG|ENV|CONFIG (or -)|SETTINGS (comma-separated key=value, or -)|SEED, trained with
+# `ppolearn train` on the preset (plus the config and settings) and judged by `ppolearn eval`.
+set -u
+OUT=${OUT:-runs/minigrid_validation}
+JOBS=${JOBS:-2}
+mkdir -p "$OUT"
+export OUT OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+PY=${PYTHON:-python3}
+export PY
+
+one() {
+  IFS='|' read -r tag env cfg sets seed <<< "$1"
+  local d="$OUT/$tag/s$seed"
+  mkdir -p "$OUT/$tag"
+  local args=(--env "$env" --seed "$seed" --run-dir "$d" --quiet --overwrite --device cpu --set torch_threads=1)
+  [ "$cfg" != "-" ] && args+=(--config "$cfg")
+  if [ "$sets" != "-" ]; then
+    IFS=',' read -ra kv <<< "$sets"
+    for x in "${kv[@]}"; do args+=(--set "$x"); done
+  fi
+  local start=$SECONDS
+  if ! "$PY" -m ppolearn train "${args[@]}" > "$d.log" 2>&1; then
+    echo "{\"tag\": \"$tag\", \"seed\": $seed, \"error\": \"training failed, see $d.log\"}" >> "$OUT/results.jsonl"
+    return 0
+  fi
+  local secs=$((SECONDS - start))
+  "$PY" -m ppolearn eval "$d" --seed 1000000 --episodes 100 --json 2>/dev/null | "$PY" -c "
+import json, sys
+d = json.load(sys.stdin)
+print(json.dumps({'tag': '$tag', 'seed': $seed, 'success': d['success_rate'], 'ret': round(d['mean_return'], 4), 'train_s': $secs}))" >> "$OUT/results.jsonl"
+}
+export -f one
+
+KC=benchmarks/configs/MiniGrid-KeyCorridorS3R1-v0.yaml
+jobs=()
+for s in 10 11 12 13 14; do
+  jobs+=("kc_base|MiniGrid-KeyCorridorS3R1-v0|$KC|ent_coef=0.03|$s"
+         "kc_ent05|MiniGrid-KeyCorridorS3R1-v0|$KC|ent_coef=0.05|$s"
+         "kc_env32|MiniGrid-KeyCorridorS3R1-v0|$KC|ent_coef=0.03,num_envs=32,n_steps=64|$s")
+done
+for s in 10 11 12 13 14; do
+  jobs+=("dk_base|MiniGrid-DoorKey-5x5-v0|-|learning_rate=0.001|$s"
+         "dk_ent005|MiniGrid-DoorKey-5x5-v0|-|learning_rate=0.001,ent_coef=0.005|$s"
+         "dk_env8|MiniGrid-DoorKey-5x5-v0|-|learning_rate=0.001,num_envs=8|$s"
+         "dk_lr5e4|MiniGrid-DoorKey-5x5-v0|-|learning_rate=0.0005|$s"
+         "dk_env32|MiniGrid-DoorKey-5x5-v0|-|learning_rate=0.001,num_envs=32,n_steps=64|$s")
+done
+printf '%s\n' "${jobs[@]}" | xargs -P "$JOBS" -I{} bash -c 'one "$@"' _ {}
