@@ -408,6 +408,11 @@ def _summary(result: Dict[str, Any]) -> str:
         text += f", success rate {result['success_rate']:.0%} (95% CI {low:.0%}-{high:.0%})"
     if result.get("mean_steps_to_success") is not None:
         text += f", first success after {result['mean_steps_to_success']:.1f} steps on average"
+    if result.get("looping_episodes"):
+        text += (
+            f"\n{result['looping_episodes']} episode(s) ran out of time going round a few states (a deterministic "
+            "policy's loop: --stochastic or a memory core can break it)"
+        )
     if result.get("target"):
         reached = result.get("target_reached")
         when = f"first confirmed at step {reached['step']} ({reached['time_s']:.1f} s of training)" if reached else ""

@@ -13,11 +13,18 @@ see the same starts. Three blocks of seeds never meet:
 
 ``evaluate_policy`` refuses a seed block that overlaps the model's training seeds. The best model and the
 stop are chosen on the validation block, so the test block stays an independent measurement of them.
+
+Loops: a deterministic policy that meets the same observation again takes the same action again, so in a
+grid world it can stand still (an action that changes nothing) or go round a few cells until the time limit.
+An episode that ran out of time without success while its last ``LOOP_WINDOW`` steps repeated at most
+``LOOP_PAIRS`` (observation, action) pairs is counted in ``looping_episodes``: the failure is then the
+deterministic policy's loop (which sampling, ``--stochastic``, or a memory core breaks), not a slow policy.
 """
 
 from __future__ import annotations
 
 import functools
+from collections import deque
 from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
@@ -34,6 +41,8 @@ if TYPE_CHECKING:
 TEST_SEED = 10_000
 VALIDATION_SEED = 1_000_000
 MAX_PARALLEL = 64  # environments stepped side by side: one policy call serves them all
+LOOP_WINDOW = 20  # the last steps of a timed-out episode looked at for a loop
+LOOP_PAIRS = 4  # at most this many different (observation, action) pairs in them: the policy goes round
 
 
 def training_seeds(config: PPOConfig, num_timesteps: int) -> range:
@@ -88,6 +97,7 @@ class Episode(NamedTuple):
     length: int
     success: Optional[bool]  # None where the environment reports no is_success
     first_success: Optional[int]  # the first step at which is_success held
+    looping: bool = False  # ran out of time, unsuccessful, going round at most LOOP_PAIRS (obs, action) pairs
 
 
 def _run_episodes(
@@ -108,7 +118,7 @@ def _run_episodes(
         for slot, instance in enumerate(instances):
             obs[slot], info = instance.reset(seed=seed + next_episode)
             masks[slot] = _action_mask(instance, info, masked)
-            slots[slot] = {"episode": next_episode, "ret": 0.0, "length": 0, "first": None}
+            slots[slot] = _new_slot(next_episode)
             next_episode += 1
         while slots:
             active = list(slots)
@@ -125,6 +135,7 @@ def _run_episodes(
             starts[active] = False
             for slot, action in zip(active, actions):
                 state = slots[slot]
+                state["recent"].append((_digest(obs[slot]), _digest(action)))
                 obs[slot], reward, terminated, truncated, info = instances[slot].step(action)
                 masks[slot] = _action_mask(instances[slot], info, masked)
                 state["ret"] += float(reward)
@@ -134,12 +145,16 @@ def _run_episodes(
                 if not (terminated or truncated):
                     continue
                 success = bool(info["is_success"]) if "is_success" in info else None
-                results[state["episode"]] = Episode(state["ret"], state["length"], success, state["first"])
+                recent = state["recent"]
+                looping = bool(truncated and not terminated and not success) and (
+                    len(recent) == LOOP_WINDOW and len(set(recent)) <= LOOP_PAIRS
+                )
+                results[state["episode"]] = Episode(state["ret"], state["length"], success, state["first"], looping)
                 if next_episode < episodes:
                     obs[slot], info = instances[slot].reset(seed=seed + next_episode)
                     masks[slot] = _action_mask(instances[slot], info, masked)
                     starts[slot] = True
-                    slots[slot] = {"episode": next_episode, "ret": 0.0, "length": 0, "first": None}
+                    slots[slot] = _new_slot(next_episode)
                     next_episode += 1
                 else:
                     del slots[slot]
@@ -151,6 +166,21 @@ def _run_episodes(
         for instance in instances:
             instance.close()
     return [r for r in results if r is not None]
+
+
+def _new_slot(episode: int) -> Dict[str, Any]:
+    """A slot's running figures for the episode it starts; ``recent``: its last (obs, action) digests."""
+    return {"episode": episode, "ret": 0.0, "length": 0, "first": None, "recent": deque(maxlen=LOOP_WINDOW)}
+
+
+def _digest(x: Any) -> Any:
+    """A small hashable stand-in for an observation or action: equal values give equal digests."""
+    if isinstance(x, dict):
+        return tuple((key, _digest(value)) for key, value in x.items())
+    if isinstance(x, tuple):
+        return tuple(_digest(value) for value in x)
+    array = np.asarray(x)
+    return array.dtype.str, array.shape, hash(array.tobytes())
 
 
 def _action_mask(env: Any, info: Dict[str, Any], masked: bool) -> Optional[np.ndarray]:
@@ -206,6 +236,7 @@ def summarize(episodes: List[Episode], env_id: str, seed: int, deterministic: bo
         result["success_ci95"] = list(wilson_interval(wins, len(known)))
         firsts = [e.first_success for e in known if e.success and e.first_success is not None]
         result["mean_steps_to_success"] = float(np.mean(firsts)) if firsts else None
+    result["looping_episodes"] = sum(e.looping for e in episodes)
     result["episode_returns"] = [round(r, 4) for r in returns]
     result["episode_lengths"] = lengths
     result["episode_successes"] = [e.success for e in episodes] if known else None

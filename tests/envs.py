@@ -340,3 +340,24 @@ class CueRecallEnv(gym.Env):
             return np.array([0.0, float(self.t == self.delay)], np.float32), 0.0, False, False, {"is_success": False}
         right = (int(action) == 1) == (self.cue > 0)
         return np.zeros(2, np.float32), 1.0 if right else -1.0, True, False, {"is_success": right}
+
+
+class StillOrMovingEnv(gym.Env):
+    """30 steps, then the time limit; no success. ``moving``: the observation counts the steps; else it never
+    changes, so a deterministic policy repeats one (observation, action) pair the whole episode."""
+
+    def __init__(self, moving: bool = False) -> None:
+        self.moving = moving
+        self.observation_space = gym.spaces.Box(0.0, 30.0, (1,), np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        obs = np.array([self.t if self.moving else 0.0], np.float32)
+        return obs, 0.0, False, self.t >= 30, {}

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from envs import FixedEpisodeEnv, StillOrMovingEnv
 
 from ppolearn import PPO, evaluate_policy
 from ppolearn.cli import main
@@ -112,6 +113,16 @@ def test_parallel_episodes_equal_sequential_ones():
     assert low <= one_by_one["mean_return"] <= high
 
 
+def test_looping_episodes_are_the_timed_out_ones_that_go_round():
+    still = PPO(lambda: StillOrMovingEnv(moving=False), verbose=0, seed=0, **TINY)
+    result = evaluate_policy(still, lambda: StillOrMovingEnv(moving=False), episodes=4)
+    assert result["looping_episodes"] == 4 and result["mean_length"] == 30
+    moving = PPO(lambda: StillOrMovingEnv(moving=True), verbose=0, seed=0, **TINY)
+    assert evaluate_policy(moving, lambda: StillOrMovingEnv(moving=True), episodes=4)["looping_episodes"] == 0
+    ended = PPO(lambda: FixedEpisodeEnv(length=30), verbose=0, seed=0, **TINY)  # terminates: not a time-out
+    assert evaluate_policy(ended, lambda: FixedEpisodeEnv(length=30), episodes=2)["looping_episodes"] == 0
+
+
 def test_success_criterion_travels_from_a_batched_clone_to_the_official_env():
     model = PPO("ppolearn/Pendulum-v1", verbose=0, seed=0, num_envs=4, n_steps=16, batch_size=64)
     assert model.config.success == "pendulum_upright" and model.config.target == "mean_return>=-200"
@@ -160,8 +171,6 @@ def test_eval_during_training_logs_keeps_best_and_stops_at_target(tmp_path):
 
 
 def test_eval_every_without_an_env_to_copy_is_a_clear_error():
-    from envs import FixedEpisodeEnv
-
     model = PPO(FixedEpisodeEnv(), verbose=0, eval_every=64, **{**TINY, "num_envs": 1, "batch_size": 32})
     with pytest.raises(ConfigError, match="pass eval_env="):
         model.learn(64)
