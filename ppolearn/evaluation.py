@@ -16,8 +16,8 @@ stop are chosen on the validation block, so the test block stays an independent 
 
 Loops: a deterministic policy that meets the same observation again takes the same action again, so in a
 grid world it can stand still (an action that changes nothing) or go round a few cells until the time limit.
-An episode that ran out of time without success while its last ``LOOP_WINDOW`` steps repeated at most
-``LOOP_PAIRS`` (observation, action) pairs is counted in ``looping_episodes``: the failure is then the
+An episode that ran out of time without success while its last ``LOOP_WINDOW`` steps saw at most
+``LOOP_STATES`` different observations is counted in ``looping_episodes``: the failure is then the
 deterministic policy's loop (which sampling, ``--stochastic``, or a memory core breaks), not a slow policy.
 """
 
@@ -42,7 +42,7 @@ TEST_SEED = 10_000
 VALIDATION_SEED = 1_000_000
 MAX_PARALLEL = 64  # environments stepped side by side: one policy call serves them all
 LOOP_WINDOW = 20  # the last steps of a timed-out episode looked at for a loop
-LOOP_PAIRS = 4  # at most this many different (observation, action) pairs in them: the policy goes round
+LOOP_STATES = 4  # at most this many different observations in them: the policy goes round
 
 
 def training_seeds(config: PPOConfig, num_timesteps: int) -> range:
@@ -97,7 +97,7 @@ class Episode(NamedTuple):
     length: int
     success: Optional[bool]  # None where the environment reports no is_success
     first_success: Optional[int]  # the first step at which is_success held
-    looping: bool = False  # ran out of time, unsuccessful, going round at most LOOP_PAIRS (obs, action) pairs
+    looping: bool = False  # ran out of time, unsuccessful, going round at most LOOP_STATES observations
 
 
 def _run_episodes(
@@ -135,7 +135,7 @@ def _run_episodes(
             starts[active] = False
             for slot, action in zip(active, actions):
                 state = slots[slot]
-                state["recent"].append((_digest(obs[slot]), _digest(action)))
+                state["recent"].append(_digest(obs[slot]))
                 obs[slot], reward, terminated, truncated, info = instances[slot].step(action)
                 masks[slot] = _action_mask(instances[slot], info, masked)
                 state["ret"] += float(reward)
@@ -147,7 +147,7 @@ def _run_episodes(
                 success = bool(info["is_success"]) if "is_success" in info else None
                 recent = state["recent"]
                 looping = bool(truncated and not terminated and not success) and (
-                    len(recent) == LOOP_WINDOW and len(set(recent)) <= LOOP_PAIRS
+                    len(recent) == LOOP_WINDOW and len(set(recent)) <= LOOP_STATES
                 )
                 results[state["episode"]] = Episode(state["ret"], state["length"], success, state["first"], looping)
                 if next_episode < episodes:
@@ -169,18 +169,18 @@ def _run_episodes(
 
 
 def _new_slot(episode: int) -> Dict[str, Any]:
-    """A slot's running figures for the episode it starts; ``recent``: its last (obs, action) digests."""
+    """A slot's running figures for the episode it starts; ``recent``: digests of its last observations."""
     return {"episode": episode, "ret": 0.0, "length": 0, "first": None, "recent": deque(maxlen=LOOP_WINDOW)}
 
 
-def _digest(x: Any) -> Any:
-    """A small hashable stand-in for an observation or action: equal values give equal digests."""
-    if isinstance(x, dict):
-        return tuple((key, _digest(value)) for key, value in x.items())
-    if isinstance(x, tuple):
-        return tuple(_digest(value) for value in x)
-    array = np.asarray(x)
-    return array.dtype.str, array.shape, hash(array.tobytes())
+def _digest(obs: Any) -> Any:
+    """A small hashable stand-in for an observation (one environment's, so one layout): equal observations
+    give equal digests."""
+    if isinstance(obs, dict):
+        return tuple(_digest(value) for value in obs.values())
+    if isinstance(obs, tuple):
+        return tuple(_digest(value) for value in obs)
+    return hash(np.asarray(obs).tobytes())
 
 
 def _action_mask(env: Any, info: Dict[str, Any], masked: bool) -> Optional[np.ndarray]:
