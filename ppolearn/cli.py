@@ -410,8 +410,8 @@ def _summary(result: Dict[str, Any]) -> str:
         text += f", first success after {result['mean_steps_to_success']:.1f} steps on average"
     if result.get("looping_episodes"):
         text += (
-            f"\n{result['looping_episodes']} episode(s) ran out of time going round a few states (a deterministic "
-            "policy's loop: --stochastic or a memory core can break it)"
+            f"\n{result['looping_episodes']} episode(s) ran out of time seeing the same few observations over and "
+            "over (how a deterministic policy without memory loops; --stochastic or memory: lstm can break it)"
         )
     if result.get("target"):
         reached = result.get("target_reached")
