@@ -4,6 +4,7 @@
 # run in $OUT/results.jsonl. JOBS runs at a time (one torch thread each).
 #
 #   JOBS=16 OUT=runs/minigrid_validation bash benchmarks/minigrid_validation.sh
+#   PRESET_SEEDS="$(seq -s ' ' 20 35)" JOBS=16 bash benchmarks/minigrid_validation.sh   # the DoorKey preset alone
 #
 # Each job is TAG|ENV|CONFIG (or -)|SETTINGS (comma-separated key=value, or -)|SEED, trained with
 # `ppolearn train` on the preset (plus the config and settings) and judged by `ppolearn eval`.
@@ -34,12 +35,17 @@ one() {
   "$PY" -m ppolearn eval "$d" --seed 1000000 --episodes 100 --json 2>/dev/null | "$PY" -c "
 import json, sys
 d = json.load(sys.stdin)
-print(json.dumps({'tag': '$tag', 'seed': $seed, 'success': d['success_rate'], 'ret': round(d['mean_return'], 4), 'train_s': $secs}))" >> "$OUT/results.jsonl"
+print(json.dumps({'tag': '$tag', 'seed': $seed, 'success': d['success_rate'], 'ret': round(d['mean_return'], 4), 'train_s': $secs, 'loop': d.get('looping_episodes')}))" >> "$OUT/results.jsonl"
 }
 export -f one
 
 KC=benchmarks/configs/MiniGrid-KeyCorridorS3R1-v0.yaml
 jobs=()
+if [ -n "${PRESET_SEEDS:-}" ]; then  # how often the DoorKey preset itself passes, over many training seeds
+  for s in $PRESET_SEEDS; do jobs+=("dk_preset|MiniGrid-DoorKey-5x5-v0|-|-|$s"); done
+  printf '%s\n' "${jobs[@]}" | xargs -P "$JOBS" -I{} bash -c 'one "$@"' _ {}
+  exit 0
+fi
 for s in 10 11 12 13 14; do
   jobs+=("kc_base|MiniGrid-KeyCorridorS3R1-v0|$KC|ent_coef=0.03|$s"
          "kc_ent05|MiniGrid-KeyCorridorS3R1-v0|$KC|ent_coef=0.05|$s"
