@@ -11,6 +11,16 @@
 set -u
 OUT=${OUT:-runs/minigrid_validation}
 JOBS=${JOBS:-2}
+if ! [[ "$JOBS" =~ ^[1-9][0-9]*$ ]]; then  # xargs -P 0 would start every run at once
+  echo "minigrid_validation.sh: JOBS must be a positive integer, got '$JOBS'" >&2
+  exit 2
+fi
+for s in ${PRESET_SEEDS:-}; do
+  if ! [[ "$s" =~ ^[0-9]+$ ]]; then
+    echo "minigrid_validation.sh: PRESET_SEEDS must be integers >= 0, got '$s'" >&2
+    exit 2
+  fi
+done
 mkdir -p "$OUT"
 export OUT OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 PY=${PYTHON:-python3}
