@@ -26,7 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # (ppolearn has a plain Gaussian policy only); both use a 64x64 tanh MLP, orthogonal init, eps 1e-5.
 PENDULUM_ZOO = {"n_steps": 1024, "batch_size": 64, "n_epochs": 10, "gamma": 0.9, "gae_lambda": 0.95}
 PENDULUM_ZOO.update({"learning_rate": 1e-3, "clip_range": 0.2, "ent_coef": 0.0})
+# SB3 steps a Gaussian in the environment's units: so does ppolearn here (scale_actions off), as every run was
 PPOLEARN_SAME = {**PENDULUM_ZOO, "target_kl": None, "num_envs": 4, "normalize_obs": False, "normalize_reward": False}
+PPOLEARN_SAME["scale_actions"] = False
 
 # Time to target: SB3 with the zoo's own settings (gSDE for Pendulum, as the zoo), ppolearn with its presets.
 TASKS: List[Dict[str, Any]] = [

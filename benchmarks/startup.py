@@ -41,6 +41,7 @@ ZOO.update({"learning_rate": 1e-3, "clip_range": 0.2, "ent_coef": 0.0})
 PPOLEARN_SET = {
     **ZOO,
     "target_kl": "null",
+    "scale_actions": "false",  # SB3's Gaussian is in the environment's units
     "num_envs": 4,
     "normalize_obs": "false",
     "normalize_reward": "false",

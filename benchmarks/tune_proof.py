@@ -63,16 +63,17 @@ EVAL_SEED, EPISODES = 10_000, 100
 SETTINGS = ("defaults-v1", "n_epochs-20", "defaults", "ppolearn-tuned", "zoo-tuned")
 # Values over PPOConfig's defaults. The search ran when the defaults were n_epochs 10 with no KL stop, so its
 # best.yaml is trained as it was searched, and the earlier defaults are spelt out.
+# All of it ran before ``scale_actions`` became the default, so each setting keeps actions in the env's units.
 VALUES: Dict[str, Dict[str, Any]] = {
-    "defaults-v1": {"n_epochs": 10, "target_kl": None},
-    "n_epochs-20": {"n_epochs": 20, "target_kl": None},
-    "defaults": {},
-    "ppolearn-tuned": {"target_kl": None},
+    "defaults-v1": {"n_epochs": 10, "target_kl": None, "scale_actions": False},
+    "n_epochs-20": {"n_epochs": 20, "target_kl": None, "scale_actions": False},
+    "defaults": {"scale_actions": False},
+    "ppolearn-tuned": {"target_kl": None, "scale_actions": False},
 }
 LABELS = {
     "defaults-v1": "ppolearn's earlier defaults (n_epochs 10, no KL stop)",
     "n_epochs-20": "earlier defaults with n_epochs 20, no KL stop",
-    "defaults": "ppolearn defaults (n_epochs 20, target_kl 0.02)",
+    "defaults": "ppolearn defaults (n_epochs 20, target_kl 0.02; actions unscaled, as then)",
     "ppolearn-tuned": "ppolearn tune's best.yaml",
     "zoo-tuned": "rl-zoo --optimize's best trial (SB3)",
 }

@@ -142,7 +142,19 @@ class Actor(nn.Module):
 
 
 class GaussianActor(Actor):
-    """Diagonal Gaussian over Box actions; a learnable state-independent log-std (as in SB3 and CleanRL)."""
+    """Diagonal Gaussian over Box actions; a learnable state-independent log-std (as in SB3 and CleanRL).
+
+    With ``low`` and ``high`` (config ``scale_actions``, on by default) the network works in [-1, 1] whatever
+    the bounds: its mean and std are mapped onto them, a = center + half * u with center = (high + low) / 2
+    and half = (high - low) / 2, so the Gaussian is N(center + half * mu(s), (half * std)^2). Why: with raw
+    units a policy that starts at mean 0 and std 1 starts where the bounds put it, a closed valve in [0, 10],
+    noise 10 times the range in [-0.1, 0.1], steps of 1 where 50 are needed in [-50, 50]; mapped, it starts
+    mid-range with noise of about half the range, what SB3 asks users to arrange by rescaling their actions.
+    Samples, log-probabilities and clipping stay in the environment's units (the log-probabilities differ
+    from the unit space's by a constant, which cancels in the PPO ratio), so the rollout, the buffer and
+    every environment path are unchanged. Bounds of [-1, 1], and dimensions without finite bounds, are
+    left as they are: no extra op, the same numbers as without scaling.
+    """
 
     def __init__(
         self,
@@ -152,37 +164,64 @@ class GaussianActor(Actor):
         activation: str = "tanh",
         ortho_init: bool = True,
         log_std_init: float = 0.0,
+        low: Optional[List[float]] = None,
+        high: Optional[List[float]] = None,
     ) -> None:
         super().__init__()
         self.mean_net = mlp(obs_dim, hidden, action_dim, activation, ortho_init, out_gain=0.01)
         self.log_std = nn.Parameter(torch.full((action_dim,), float(log_std_init)))
+        center, half = np.zeros(action_dim), np.ones(action_dim)
+        if low is not None and high is not None:
+            center, half = _unit_map(np.asarray(low, np.float64), np.asarray(high, np.float64))
+        # a plain flag (read every step; a buffer is looked up through nn.Module.__getattr__); the buffers move
+        # with .to(device) and are not saved: they follow from the saved action space and config
+        self.scaled = bool(np.any(center != 0) or np.any(half != 1))
+        self.register_buffer("action_center", torch.tensor(center, dtype=torch.float32), persistent=False)
+        self.register_buffer("action_half", torch.tensor(half, dtype=torch.float32), persistent=False)
+        self.register_buffer("action_log_half", torch.log(self.action_half), persistent=False)
+
+    def _mean_log_std(self, obs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The Gaussian's mean and log-std in the environment's units."""
+        mean = self.mean_net(obs)
+        if not self.scaled:
+            return mean, self.log_std
+        return torch.addcmul(self.action_center, mean, self.action_half), self.log_std + self.action_log_half
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.mean_net(obs)
+        return self._mean_log_std(obs)[0]
 
     def sample(
         self, obs: torch.Tensor, generator: Optional[torch.Generator] = None, mask: Optional[torch.Tensor] = None
     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        mean = self.mean_net(obs)
+        mean, log_std = self._mean_log_std(obs)
         noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-        action = torch.addcmul(mean, noise, self.log_std.exp())  # mean + noise * std
-        return action, self._log_prob(noise)
+        action = torch.addcmul(mean, noise, log_std.exp())  # mean + noise * std
+        return action, self._log_prob(noise, log_std)
 
     def evaluate(
         self, obs: torch.Tensor, actions: torch.Tensor, mask: Optional[torch.Tensor] = None
     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        mean = self.mean_net(obs)
-        log_prob = self._log_prob((actions - mean) / self.log_std.exp())
-        entropy = (0.5 + _LOG_SQRT_2PI + self.log_std).sum().expand(obs.shape[0])
+        mean, log_std = self._mean_log_std(obs)
+        log_prob = self._log_prob((actions - mean) / log_std.exp(), log_std)
+        entropy = (0.5 + _LOG_SQRT_2PI + log_std).sum().expand(obs.shape[0])
         return log_prob, entropy
 
     def mode(self, obs: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        return self.mean_net(obs)
+        return self._mean_log_std(obs)[0]
 
-    def _log_prob(self, z: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def _log_prob(z: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
         """log N(a; mean, std) summed over action dims, from z = (a - mean) / std: -z^2/2 - log std - log
         sqrt(2 pi), as one fused multiply-add (fewer ops to run and to differentiate)."""
-        return torch.addcmul(-_LOG_SQRT_2PI - self.log_std, z, z, value=-0.5).sum(-1)
+        return torch.addcmul(-_LOG_SQRT_2PI - log_std, z, z, value=-0.5).sum(-1)
+
+
+def _unit_map(low: np.ndarray, high: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """center and half-range of each action dimension, (0, 1) where the bounds are not finite and ordered."""
+    bounded = np.isfinite(low) & np.isfinite(high) & (high > low)
+    center = np.where(bounded, (high + low) / 2, 0.0)
+    half = np.where(bounded, (high - low) / 2, 1.0)
+    return center, half
 
 
 class CategoricalActor(Actor):
@@ -305,14 +344,21 @@ class BernoulliActor(Actor):
 
 
 def build_actor(
-    obs_dim: int, action: ActionSpec, hidden: List[int], activation: str, ortho_init: bool, log_std_init: float
+    obs_dim: int,
+    action: ActionSpec,
+    hidden: List[int],
+    activation: str,
+    ortho_init: bool,
+    log_std_init: float,
+    scale_actions: bool = False,
 ) -> Actor:
-    """Gaussian for Box actions, Categorical for Discrete, one categorical per entry for MultiDiscrete,
-    one Bernoulli per bit for MultiBinary."""
+    """Gaussian for Box actions (over [-1, 1] mapped onto the bounds with ``scale_actions``), Categorical for
+    Discrete, one categorical per entry for MultiDiscrete, one Bernoulli per bit for MultiBinary."""
     if action.kind == "discrete":
         return CategoricalActor(obs_dim, action.dim, hidden, activation, ortho_init)
     if action.kind == "multi_discrete":
         return MultiCategoricalActor(obs_dim, action.nvec, hidden, activation, ortho_init)
     if action.kind == "multi_binary":
         return BernoulliActor(obs_dim, action.dim, hidden, activation, ortho_init)
-    return GaussianActor(obs_dim, action.dim, hidden, activation, ortho_init, log_std_init)
+    bounds = (action.low, action.high) if scale_actions else (None, None)
+    return GaussianActor(obs_dim, action.dim, hidden, activation, ortho_init, log_std_init, *bounds)

@@ -214,15 +214,17 @@ class RecurrentPolicy(Policy):
 
 def build_policy(obs_spec: ObsSpec, action_spec: ActionSpec, cfg: PPOConfig) -> Policy:
     """The encoder for the observation space, the memory core if the config asks for one, the head for the
-    action space and the critic, from the config's net_arch, activation, ortho_init, log_std_init and
-    image_scale."""
+    action space and the critic, from the config's net_arch, activation, ortho_init, log_std_init,
+    scale_actions and image_scale."""
     encoder = build_encoder(obs_spec, cfg.ortho_init, cfg.image_scale)
     width = features_dim(obs_spec, encoder)
     memory = None
     if cfg.memory is not None:
         memory = MemoryCore(cfg.memory, width, cfg.memory_size, cfg.ortho_init)
         width = cfg.memory_size
-    actor = build_actor(width, action_spec, cfg.net_arch, cfg.activation, cfg.ortho_init, cfg.log_std_init)
+    actor = build_actor(
+        width, action_spec, cfg.net_arch, cfg.activation, cfg.ortho_init, cfg.log_std_init, cfg.scale_actions
+    )
     critic = Critic(width, cfg.net_arch, cfg.activation, cfg.ortho_init)
     if memory is None:
         return Policy(encoder, actor, critic)

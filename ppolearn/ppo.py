@@ -449,7 +449,9 @@ class PPO:
         """
         data = safe_load(path, map_location="cpu")
         try:
-            config = build_config(data["config"], {"device": device}, overrides)
+            # checkpoints from before ``scale_actions`` existed trained in the environment's units
+            legacy = {} if "scale_actions" in data["config"] else {"scale_actions": False}
+            config = build_config(data["config"], legacy, {"device": device}, overrides)
             obs_spec = ObsSpec(**data["obs_spec"])
             action_spec = ActionSpec(**data["action_spec"])
         except (KeyError, TypeError) as exc:

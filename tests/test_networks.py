@@ -81,3 +81,50 @@ def test_orthogonal_init_gains():
 )
 def test_build_actor_by_space(space, cls):
     assert isinstance(build_actor(3, ActionSpec.from_space(space), [8], "tanh", True, 0.0), cls)
+
+
+def test_scaled_gaussian_is_the_unit_gaussian_mapped_onto_the_bounds():
+    """scale_actions: N(center + half * mu, (half * std)^2), in the environment's units; log-probabilities and
+    entropy are that Gaussian's, and the untrained policy starts mid-range."""
+    low, high = [0.0, -50.0], [10.0, 50.0]
+    torch.manual_seed(0)
+    actor = GaussianActor(4, 2, [16], low=low, high=high)
+    assert actor.scaled
+    obs = torch.randn(64, 4)
+    unit_mean = actor.mean_net(obs)
+    center, half = torch.tensor([5.0, 0.0]), torch.tensor([5.0, 50.0])
+    dist = Independent(Normal(center + half * unit_mean, half * actor.log_std.exp()), 1)
+    actions, sample_log_prob = actor.sample(obs, torch.Generator().manual_seed(0))
+    log_prob, entropy = actor.evaluate(obs, actions)
+    assert torch.allclose(actor.mode(obs), dist.mean, atol=1e-5)
+    assert torch.allclose(log_prob, dist.log_prob(actions), atol=1e-4)
+    assert torch.allclose(sample_log_prob, dist.log_prob(actions), atol=1e-4)
+    assert torch.allclose(entropy, dist.entropy(), atol=1e-5)
+    assert ((actor.mode(obs) - center).abs() < 0.05 * half).all()  # head gain 0.01: near mid-range
+    assert 20 < actions[:, 1].std() < 80  # noise on the range's scale (std 50), not 1 unit of 100
+    # the same unit-space network and noise give the same PPO ratio as unscaled: log-probs differ by a constant
+    plain = GaussianActor(4, 2, [16])
+    plain.load_state_dict(actor.state_dict())
+    unit_actions, unit_log_prob = plain.sample(obs, torch.Generator().manual_seed(0))
+    assert torch.allclose(actions, center + half * unit_actions, atol=1e-4)
+    assert torch.allclose(sample_log_prob, unit_log_prob - torch.log(half).sum(), atol=1e-4)
+
+
+def test_unit_bounds_and_unbounded_dimensions_are_left_as_they_are():
+    torch.manual_seed(0)
+    actor = GaussianActor(3, 2, [8], low=[-1.0, -1.0], high=[1.0, 1.0])
+    plain = GaussianActor(3, 2, [8])
+    plain.load_state_dict(actor.state_dict())
+    obs = torch.randn(5, 3)
+    assert not actor.scaled  # [-1, 1]: not one op more, bitwise the unscaled numbers
+    sampled = [a.sample(obs, torch.Generator().manual_seed(1)) for a in (actor, plain)]
+    assert all(torch.equal(x, y) for x, y in zip(*sampled))
+    half_open = GaussianActor(3, 2, [8], low=[-np.inf, 0.0], high=[np.inf, 4.0])
+    assert half_open.action_center.tolist() == [0.0, 2.0] and half_open.action_half.tolist() == [1.0, 2.0]
+    assert set(half_open.state_dict()) == set(plain.state_dict())  # the map is not saved: it follows from the space
+
+
+def test_build_actor_scales_box_actions_only_when_asked():
+    box = ActionSpec.from_space(gym.spaces.Box(0.0, 10.0, (1,), np.float32))
+    assert build_actor(4, box, [8], "tanh", True, 0.0, scale_actions=True).scaled
+    assert not build_actor(4, box, [8], "tanh", True, 0.0, scale_actions=False).scaled
