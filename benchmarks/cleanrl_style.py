@@ -39,7 +39,7 @@ PPOLEARN = {
     "batch_size": ARGS["num_steps"] // ARGS["num_minibatches"],
     "n_epochs": ARGS["update_epochs"],
     "target_kl": None,  # CleanRL's default: every epoch runs
-    "scale_actions": False,  # CleanRL's Gaussian is in the environment's units (clipped by a wrapper)
+    "scale_actions": "false",  # CleanRL's Gaussian is in the environment's units (clipped by a wrapper)
     "learning_rate": ARGS["learning_rate"],
     "anneal_lr": True,
     "gamma": ARGS["gamma"],

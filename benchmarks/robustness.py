@@ -4,7 +4,7 @@ Every task of ``benchmarks/robustness_envs.py`` is one no preset is tuned on. Fo
 seed, one run per library at the same step budget, each in its own subprocess (two run side by side):
 
 * ppolearn: ``PPO(factory, seed=s, total_timesteps=N)``, nothing else (no preset matches the names, so
-  these are PPOConfig's defaults: 8 envs, normalised observations and rewards);
+  these are PPOConfig's defaults: 8 envs, normalised observations and rewards, scale_actions auto);
 * SB3, two variants: ``PPO("MlpPolicy" | "MultiInputPolicy", VecNormalize(make_vec_env(factory,
   n_envs=n, seed=s)), seed=s)`` with SB3's default hyperparameters and VecNormalize's defaults (norm_obs
   and norm_reward); "sb3" with n=8 (ppolearn's env count), "sb3-1env" with n=1 (SB3's own default).
@@ -268,7 +268,8 @@ def table(runs: List[Dict[str, Any]], names: List[str], command: str) -> str:
         f"Written by `{command}`. Tasks in `benchmarks/robustness_envs.py`, none with a preset. ppolearn: "
         "`PPO(factory, seed=s)` with only `total_timesteps` set (PPOConfig defaults: 8 envs, n_steps 256, "
         "so 2,048 steps a rollout; up to 20 epochs, stopped once the approximate KL passes 1.5 x target_kl "
-        "0.02; normalised observations and rewards). SB3 (stable-baselines3 "
+        "0.02; normalised observations and rewards; the Gaussian mapped onto the action bounds where a standard "
+        "normal does not fit them, scale_actions auto). SB3 (stable-baselines3 "
         f'{_sb3_version()}), all its defaults plus VecNormalize: `PPO("MlpPolicy", VecNormalize(make_vec_env('
         'factory, n_envs=n, seed=s)), seed=s)` (`"MultiInputPolicy"` for Dict observations), n_steps 2048 per '
         "env. SB3 8 envs: SB3 defaults, 8 envs (n=8, like ppolearn; 16,384 steps a rollout, 6 updates at "

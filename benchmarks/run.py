@@ -28,7 +28,7 @@ PENDULUM_ZOO = {"n_steps": 1024, "batch_size": 64, "n_epochs": 10, "gamma": 0.9,
 PENDULUM_ZOO.update({"learning_rate": 1e-3, "clip_range": 0.2, "ent_coef": 0.0})
 # SB3 steps a Gaussian in the environment's units: so does ppolearn here (scale_actions off), as every run was
 PPOLEARN_SAME = {**PENDULUM_ZOO, "target_kl": None, "num_envs": 4, "normalize_obs": False, "normalize_reward": False}
-PPOLEARN_SAME["scale_actions"] = False
+PPOLEARN_SAME["scale_actions"] = "false"
 
 # Time to target: SB3 with the zoo's own settings (gSDE for Pendulum, as the zoo), ppolearn with its presets.
 TASKS: List[Dict[str, Any]] = [

@@ -107,7 +107,7 @@ def main() -> None:
     rows: List[Dict] = []
     for num_envs in args.num_envs:
         base = {"num_envs": num_envs, "n_steps": args.n_steps, "batch_size": 64, "n_epochs": 1, "seed": 0}
-        base.update(target_kl=None, scale_actions=False, eval_every=0)  # the settings every table was measured with
+        base.update(target_kl=None, scale_actions="false", eval_every=0)  # the settings every table was measured with
         for vec_env in ("sync", "async"):
             sps = measure(dict(base, vec_env=vec_env), args.iterations, cost_ms, sleep, train=sleep)
             rows.append({"num_envs": num_envs, "backend": f"local, {vec_env} vector env", "workers": None, "sps": sps})

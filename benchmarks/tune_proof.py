@@ -65,10 +65,10 @@ SETTINGS = ("defaults-v1", "n_epochs-20", "defaults", "ppolearn-tuned", "zoo-tun
 # best.yaml is trained as it was searched, and the earlier defaults are spelt out.
 # All of it ran before ``scale_actions`` became the default, so each setting keeps actions in the env's units.
 VALUES: Dict[str, Dict[str, Any]] = {
-    "defaults-v1": {"n_epochs": 10, "target_kl": None, "scale_actions": False},
-    "n_epochs-20": {"n_epochs": 20, "target_kl": None, "scale_actions": False},
-    "defaults": {"scale_actions": False},
-    "ppolearn-tuned": {"target_kl": None, "scale_actions": False},
+    "defaults-v1": {"n_epochs": 10, "target_kl": None, "scale_actions": "false"},
+    "n_epochs-20": {"n_epochs": 20, "target_kl": None, "scale_actions": "false"},
+    "defaults": {"scale_actions": "false"},
+    "ppolearn-tuned": {"target_kl": None, "scale_actions": "false"},
 }
 LABELS = {
     "defaults-v1": "ppolearn's earlier defaults (n_epochs 10, no KL stop)",

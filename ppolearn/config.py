@@ -83,8 +83,8 @@ class PPOConfig:
     net_arch: List[int] = field(default_factory=lambda: [64, 64])
     activation: str = "tanh"
     log_std_init: float = 0.0  # initial log standard deviation of the Gaussian policy
-    scale_actions: bool = False  # Box actions: the Gaussian works in [-1, 1], mapped onto the finite bounds (it
-    # starts mid-range, its std a fraction of the range); false: in the environment's units (ppolearn/networks.py)
+    scale_actions: str = "auto"  # Box actions: the Gaussian's [-1, 1] mapped onto the bounds, "true" (every
+    # bounded dimension), "auto" (where mean 0 and std 1 do not fit the bounds) or "false" (ppolearn/networks.py)
     ortho_init: bool = True  # orthogonal init: hidden sqrt(2), policy head 0.01, value head 1.0
     memory: Optional[str] = None  # a recurrent core between the encoder and the heads: "lstm", "gru" or null
     # (feed-forward); with one, a minibatch is whole env sequences: batch_size // n_steps of them (at least
@@ -192,6 +192,7 @@ _CHECKS: Dict[str, _Check] = {
     "action_masking": (lambda v: v in ("auto", "true", "false"), "'auto', 'true' or 'false'"),
     "log_std_init": (lambda v: -20 <= v <= 2, "in [-20, 2]"),
     "memory": (lambda v: v in (None, "lstm", "gru"), "'lstm', 'gru' or null (feed-forward)"),
+    "scale_actions": (lambda v: v in ("auto", "true", "false"), "'auto', 'true' or 'false'"),
     "memory_size": (_positive, "a positive integer"),
     "checkpoint_every": (_nonneg, "an integer >= 0"),
     "keep_checkpoints": (_positive, "a positive integer"),

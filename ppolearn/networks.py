@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ppolearn.envs.spaces import ActionSpec
+from ppolearn.envs.spaces import ActionSpec, action_scaling
 
 # Above this many elements a CPU tanh runs numpy's kernel (see tanh() below).
 NUMPY_TANH_MIN = 32_768
@@ -144,16 +144,13 @@ class Actor(nn.Module):
 class GaussianActor(Actor):
     """Diagonal Gaussian over Box actions; a learnable state-independent log-std (as in SB3 and CleanRL).
 
-    With ``low`` and ``high`` (config ``scale_actions``, on by default) the network works in [-1, 1] whatever
-    the bounds: its mean and std are mapped onto them, a = center + half * u with center = (high + low) / 2
-    and half = (high - low) / 2, so the Gaussian is N(center + half * mu(s), (half * std)^2). Why: with raw
-    units a policy that starts at mean 0 and std 1 starts where the bounds put it, a closed valve in [0, 10],
-    noise 10 times the range in [-0.1, 0.1], steps of 1 where 50 are needed in [-50, 50]; mapped, it starts
-    mid-range with noise of about half the range, what SB3 asks users to arrange by rescaling their actions.
+    ``center`` and ``half`` (per action dimension, from ``envs.spaces.action_scaling``: config
+    ``scale_actions``) put the network's output in [-1, 1] units: a = center + half * u, so the Gaussian is
+    N(center + half * mu(s), (half * std)^2) and starts mid-range with noise of about half the range.
     Samples, log-probabilities and clipping stay in the environment's units (the log-probabilities differ
     from the unit space's by a constant, which cancels in the PPO ratio), so the rollout, the buffer and
-    every environment path are unchanged. Bounds of [-1, 1], and dimensions without finite bounds, are
-    left as they are: no extra op, the same numbers as without scaling.
+    every environment path are unchanged. Where every dimension has center 0 and half 1 (no scaling) there
+    is no extra op: the numbers of an unscaled head.
     """
 
     def __init__(
@@ -164,15 +161,14 @@ class GaussianActor(Actor):
         activation: str = "tanh",
         ortho_init: bool = True,
         log_std_init: float = 0.0,
-        low: Optional[List[float]] = None,
-        high: Optional[List[float]] = None,
+        center: Optional[np.ndarray] = None,
+        half: Optional[np.ndarray] = None,
     ) -> None:
         super().__init__()
         self.mean_net = mlp(obs_dim, hidden, action_dim, activation, ortho_init, out_gain=0.01)
         self.log_std = nn.Parameter(torch.full((action_dim,), float(log_std_init)))
-        center, half = np.zeros(action_dim), np.ones(action_dim)
-        if low is not None and high is not None:
-            center, half = _unit_map(np.asarray(low, np.float64), np.asarray(high, np.float64))
+        center = np.zeros(action_dim) if center is None else np.asarray(center, np.float64)
+        half = np.ones(action_dim) if half is None else np.asarray(half, np.float64)
         # a plain flag (read every step; a buffer is looked up through nn.Module.__getattr__); the buffers move
         # with .to(device) and are not saved: they follow from the saved action space and config
         self.scaled = bool(np.any(center != 0) or np.any(half != 1))
@@ -214,14 +210,6 @@ class GaussianActor(Actor):
         """log N(a; mean, std) summed over action dims, from z = (a - mean) / std: -z^2/2 - log std - log
         sqrt(2 pi), as one fused multiply-add (fewer ops to run and to differentiate)."""
         return torch.addcmul(-_LOG_SQRT_2PI - log_std, z, z, value=-0.5).sum(-1)
-
-
-def _unit_map(low: np.ndarray, high: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """center and half-range of each action dimension, (0, 1) where the bounds are not finite and ordered."""
-    bounded = np.isfinite(low) & np.isfinite(high) & (high > low)
-    center = np.where(bounded, (high + low) / 2, 0.0)
-    half = np.where(bounded, (high - low) / 2, 1.0)
-    return center, half
 
 
 class CategoricalActor(Actor):
@@ -350,9 +338,9 @@ def build_actor(
     activation: str,
     ortho_init: bool,
     log_std_init: float,
-    scale_actions: bool = False,
+    scale_actions: str = "false",
 ) -> Actor:
-    """Gaussian for Box actions (over [-1, 1] mapped onto the bounds with ``scale_actions``), Categorical for
+    """Gaussian for Box actions (mapped onto the bounds as ``scale_actions`` says), Categorical for
     Discrete, one categorical per entry for MultiDiscrete, one Bernoulli per bit for MultiBinary."""
     if action.kind == "discrete":
         return CategoricalActor(obs_dim, action.dim, hidden, activation, ortho_init)
@@ -360,5 +348,5 @@ def build_actor(
         return MultiCategoricalActor(obs_dim, action.nvec, hidden, activation, ortho_init)
     if action.kind == "multi_binary":
         return BernoulliActor(obs_dim, action.dim, hidden, activation, ortho_init)
-    bounds = (action.low, action.high) if scale_actions else (None, None)
-    return GaussianActor(obs_dim, action.dim, hidden, activation, ortho_init, log_std_init, *bounds)
+    center, half = action_scaling(action.low, action.high, scale_actions)
+    return GaussianActor(obs_dim, action.dim, hidden, activation, ortho_init, log_std_init, center, half)

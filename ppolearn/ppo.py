@@ -450,7 +450,7 @@ class PPO:
         data = safe_load(path, map_location="cpu")
         try:
             # checkpoints from before ``scale_actions`` existed trained in the environment's units
-            legacy = {} if "scale_actions" in data["config"] else {"scale_actions": False}
+            legacy = {} if "scale_actions" in data["config"] else {"scale_actions": "false"}
             config = build_config(data["config"], legacy, {"device": device}, overrides)
             obs_spec = ObsSpec(**data["obs_spec"])
             action_spec = ActionSpec(**data["action_spec"])

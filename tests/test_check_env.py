@@ -140,3 +140,15 @@ def test_cli_exit_status_and_plain_words(capsys):
     assert main(["check-env", "test_check_env:GoodEnv"]) == 1
     out = capsys.readouterr().out
     assert "no time limit" in out and "fix: register the id with max_episode_steps" in out
+
+
+class ValveEnv(GoodEnv):
+    action_space = gym.spaces.Box(np.array([-1.0, 0.0], np.float32), np.array([1.0, 10.0], np.float32))
+
+
+def test_action_bounds_the_default_scaling_maps_are_a_note():
+    findings = check_environment(limited(ValveEnv))
+    mapped = [f for f in findings if "scale_actions" in f.what]
+    assert len(mapped) == 1 and mapped[0].severity == NOTE
+    assert "1: [0, 10]" in mapped[0].what and "0: [" not in mapped[0].what  # the valve, not the [-1, 1] steering
+    assert not any("scale_actions" in f.what for f in check_environment(limited(GoodEnv)))

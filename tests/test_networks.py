@@ -4,8 +4,15 @@ import pytest
 import torch
 from torch.distributions import Categorical, Independent, Normal
 
-from ppolearn.envs.spaces import ActionSpec
-from ppolearn.networks import NUMPY_TANH_MIN, CategoricalActor, Critic, GaussianActor, build_actor, tanh
+from ppolearn.envs.spaces import ActionSpec, action_scaling
+from ppolearn.networks import (
+    NUMPY_TANH_MIN,
+    CategoricalActor,
+    Critic,
+    GaussianActor,
+    build_actor,
+    tanh,
+)
 
 
 def test_gaussian_log_prob_and_entropy_match_torch_distributions():
@@ -84,15 +91,14 @@ def test_build_actor_by_space(space, cls):
 
 
 def test_scaled_gaussian_is_the_unit_gaussian_mapped_onto_the_bounds():
-    """scale_actions: N(center + half * mu, (half * std)^2), in the environment's units; log-probabilities and
-    entropy are that Gaussian's, and the untrained policy starts mid-range."""
-    low, high = [0.0, -50.0], [10.0, 50.0]
+    """N(center + half * mu, (half * std)^2), in the environment's units; log-probabilities and entropy are
+    that Gaussian's, and the untrained policy starts mid-range."""
     torch.manual_seed(0)
-    actor = GaussianActor(4, 2, [16], low=low, high=high)
+    center, half = torch.tensor([5.0, 0.0]), torch.tensor([5.0, 50.0])
+    actor = GaussianActor(4, 2, [16], center=center.numpy(), half=half.numpy())
     assert actor.scaled
     obs = torch.randn(64, 4)
     unit_mean = actor.mean_net(obs)
-    center, half = torch.tensor([5.0, 0.0]), torch.tensor([5.0, 50.0])
     dist = Independent(Normal(center + half * unit_mean, half * actor.log_std.exp()), 1)
     actions, sample_log_prob = actor.sample(obs, torch.Generator().manual_seed(0))
     log_prob, entropy = actor.evaluate(obs, actions)
@@ -108,23 +114,45 @@ def test_scaled_gaussian_is_the_unit_gaussian_mapped_onto_the_bounds():
     unit_actions, unit_log_prob = plain.sample(obs, torch.Generator().manual_seed(0))
     assert torch.allclose(actions, center + half * unit_actions, atol=1e-4)
     assert torch.allclose(sample_log_prob, unit_log_prob - torch.log(half).sum(), atol=1e-4)
+    assert set(actor.state_dict()) == set(plain.state_dict())  # the map is not saved: it follows from the space
 
 
-def test_unit_bounds_and_unbounded_dimensions_are_left_as_they_are():
+def test_an_unscaled_head_runs_the_same_numbers():
     torch.manual_seed(0)
-    actor = GaussianActor(3, 2, [8], low=[-1.0, -1.0], high=[1.0, 1.0])
+    actor = GaussianActor(3, 2, [8], center=np.zeros(2), half=np.ones(2))
     plain = GaussianActor(3, 2, [8])
     plain.load_state_dict(actor.state_dict())
     obs = torch.randn(5, 3)
-    assert not actor.scaled  # [-1, 1]: not one op more, bitwise the unscaled numbers
+    assert not actor.scaled  # not one op more: bitwise the numbers of a head without the map
     sampled = [a.sample(obs, torch.Generator().manual_seed(1)) for a in (actor, plain)]
     assert all(torch.equal(x, y) for x, y in zip(*sampled))
-    half_open = GaussianActor(3, 2, [8], low=[-np.inf, 0.0], high=[np.inf, 4.0])
-    assert half_open.action_center.tolist() == [0.0, 2.0] and half_open.action_half.tolist() == [1.0, 2.0]
-    assert set(half_open.state_dict()) == set(plain.state_dict())  # the map is not saved: it follows from the space
 
 
-def test_build_actor_scales_box_actions_only_when_asked():
+@pytest.mark.parametrize(
+    "low, high, auto",
+    [
+        (-1.0, 1.0, False),  # already the unit range: nothing to do
+        (-2.0, 2.0, False),  # std 1 fits (a Pendulum's torque, the robustness set's turntable)
+        (-0.4, 0.4, False),  # within a factor of 4
+        (0.0, 10.0, True),  # a valve: mean 0 is a closed one
+        (0.0, 1.0, True),  # a heater's power: 0 at the lower bound
+        (-50.0, 50.0, True),  # std 1 covers 1% of the range
+        (-0.1, 0.1, True),  # nearly every sample of std 1 clipped
+        (-np.inf, np.inf, False),  # no finite bounds: nothing to map onto
+    ],
+)
+def test_action_scaling_maps_the_dimensions_that_need_it(low, high, auto):
+    center, half = (high + low) / 2, (high - low) / 2
+    unit = ([0.0], [1.0])
+    scaled = ([center], [half]) if np.isfinite(center) else unit
+    assert [x.tolist() for x in action_scaling([low], [high], "auto")] == list(scaled if auto else unit)
+    assert [x.tolist() for x in action_scaling([low], [high], "true")] == list(scaled)
+    assert [x.tolist() for x in action_scaling([low], [high], "false")] == list(unit)
+
+
+def test_action_scaling_is_per_dimension_and_build_actor_follows_the_setting():
+    center, half = action_scaling([0.0, -1.0], [10.0, 1.0], "auto")  # a valve beside a [-1, 1] steering
+    assert center.tolist() == [5.0, 0.0] and half.tolist() == [5.0, 1.0]
     box = ActionSpec.from_space(gym.spaces.Box(0.0, 10.0, (1,), np.float32))
-    assert build_actor(4, box, [8], "tanh", True, 0.0, scale_actions=True).scaled
-    assert not build_actor(4, box, [8], "tanh", True, 0.0, scale_actions=False).scaled
+    assert build_actor(4, box, [8], "tanh", True, 0.0, scale_actions="auto").scaled
+    assert not build_actor(4, box, [8], "tanh", True, 0.0, scale_actions="false").scaled

@@ -115,9 +115,11 @@ def test_defaults_sweep_base_is_the_defaults_it_was_judged_against():
     from benchmarks.defaults_sweep import BASE, CANDIDATES
     from ppolearn.config import PPOConfig
 
-    assert BASE == {"n_epochs": 10, "target_kl": None}
+    assert BASE == {"n_epochs": 10, "target_kl": None, "scale_actions": "false"}
     assert (PPOConfig().n_epochs, PPOConfig().target_kl) == (20, 0.02)  # the round-2 choice
+    assert PPOConfig().scale_actions == "auto"  # the round-3 choice
     assert {**BASE, **CANDIDATES["n_epochs_20"]}["target_kl"] is None  # round 1's candidate, as it ran
+    assert {**BASE, **CANDIDATES["epochs_20_kl_0.02"]}["scale_actions"] == "false"  # round 3's reference, as it ran
 
 
 def test_zoo_ids_make_the_robustness_tasks():

@@ -17,7 +17,7 @@ import numpy as np
 from gymnasium.utils.env_checker import check_env as gymnasium_check_env
 
 from ppolearn.envs.make import EnvSpec, env_factory
-from ppolearn.envs.spaces import ActionSpec, ObsSpec
+from ppolearn.envs.spaces import ActionSpec, ObsSpec, action_scaling
 from ppolearn.envs.success import with_success
 from ppolearn.errors import EnvError
 
@@ -146,9 +146,24 @@ def _spaces(env: gym.Env) -> List[Finding]:
                 f"the Box action space has infinite bounds (low={action.low}, high={action.high}); the Gaussian "
                 "policy starts with standard deviation 1 around 0 and its actions are clipped to the bounds, so "
                 "it needs to know the useful range",
-                "give the action Box finite bounds, ideally [-1, 1], and scale the action inside step()",
+                "give the action Box finite bounds that cover the useful actions",
             )
         )
+    if action.kind == "box":
+        center, half = action_scaling(action.low, action.high, "auto")
+        mapped = [i for i in range(action.dim) if center[i] != 0 or half[i] != 1]
+        if mapped:
+            bounds = ", ".join(f"{i}: [{action.low[i]:g}, {action.high[i]:g}]" for i in mapped)
+            findings.append(
+                Finding(
+                    NOTE,
+                    f"action dimensions {bounds} are far from a standard normal's reach (off-centre, or a range "
+                    "over 4x or under 1/4 of it): the default scale_actions 'auto' maps the Gaussian onto these "
+                    "bounds, so it starts mid-range with noise of about half the range",
+                    "nothing to do if the bounds are the useful range; else set tighter bounds, or scale_actions: "
+                    "false to keep the environment's units",
+                )
+            )
     return findings
 
 

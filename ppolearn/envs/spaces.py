@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import gymnasium as gym
 import numpy as np
@@ -447,3 +447,34 @@ def space_mismatch(
     ):
         return f"was trained on {trained_action.describe()}; environment '{env_id}' takes {env_action.describe()}"
     return None
+
+
+def action_scaling(low: List[float], high: List[float], mode: str) -> Tuple[np.ndarray, np.ndarray]:
+    """Per Box dimension, the center and half-range the Gaussian head maps [-1, 1] onto (config
+    ``scale_actions``); (0, 1), the environment's own units, where a dimension is left as it is.
+
+    Why: a Gaussian head starts at mean 0 with std 1 in whatever units the environment uses. Where the
+    bounds are [0, 10] it starts at a closed valve; in [-50, 50] its noise covers 1% of the range; in
+    [-0.1, 0.1] nearly every sample is clipped. Mapped onto the bounds it starts mid-range with noise of
+    about half the range, what SB3's documentation asks users to arrange by rescaling their actions.
+    But where the bounds are already near that fit, the mapping only changes the noise: on a [-2, 2]
+    turntable the doubled noise kept the policy from learning a precise stop in 49k steps
+    (BENCHMARKS.md, candidate defaults, round 3). So:
+
+    - "true": every dimension with finite bounds;
+    - "auto" (the default): only the dimensions the standard normal does not fit, those whose center is
+      off 0 by more than half the half-range (0 near or outside a bound) or whose half-range is over 4
+      or under 1/4 (std 1 covering under a quarter of the range, or four times more than all of it);
+    - "false": none.
+    Dimensions without finite, ordered bounds are never scaled.
+    """
+    low_a, high_a = np.asarray(low, np.float64), np.asarray(high, np.float64)
+    bounded = np.isfinite(low_a) & np.isfinite(high_a) & (high_a > low_a)
+    center = np.where(bounded, (high_a + low_a) / 2, 0.0)
+    half = np.where(bounded, (high_a - low_a) / 2, 1.0)
+    if mode == "auto":
+        misfit = (np.abs(center) > half / 2) | (half > 4) | (half < 0.25)
+        bounded &= misfit
+    elif mode != "true":
+        bounded[:] = False
+    return np.where(bounded, center, 0.0), np.where(bounded, half, 1.0)
