@@ -157,9 +157,9 @@ def _spaces(env: gym.Env) -> List[Finding]:
             findings.append(
                 Finding(
                     NOTE,
-                    f"action dimensions {bounds} are far from a standard normal's reach (off-centre, or a range "
-                    "over 4x or under 1/4 of it): the default scale_actions 'auto' maps the Gaussian onto these "
-                    "bounds, so it starts mid-range with noise of about half the range",
+                    "action bounds far from a standard normal's reach (off-centre, or a range over 4x or under "
+                    f"1/4 of it) in dimension(s) {bounds}: the default scale_actions 'auto' maps the Gaussian "
+                    "onto them, so it starts mid-range with noise of about half the range",
                     "nothing to do if the bounds are the useful range; else set tighter bounds, or scale_actions: "
                     "false to keep the environment's units",
                 )
