@@ -166,3 +166,22 @@ def test_defaults_sweep_refuses_a_results_file_of_other_episodes(tmp_path):
         text=True,
     )
     assert done.returncode == 2 and "other episodes than --eval-seed 1000000" in done.stdout
+
+
+def test_loose_bounds_check_smoke():
+    """benchmarks/loose_bounds.py trains the widened turntable both ways; `auto` maps its [-10, 10] torque."""
+    from benchmarks.loose_bounds import LooseTurntable
+    from ppolearn.envs.spaces import action_scaling
+
+    space = LooseTurntable().action_space
+    assert [x.tolist() for x in action_scaling(space.low, space.high, "auto")] == [[0.0], [10.0]]
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "loose_bounds.py"), "--smoke", "--jobs", "1"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "| auto | " in done.stdout and "| false | " in done.stdout
