@@ -84,7 +84,8 @@ class PPOConfig:
     activation: str = "tanh"
     log_std_init: float = 0.0  # initial log standard deviation of the Gaussian policy
     scale_actions: str = "auto"  # Box actions: the Gaussian's [-1, 1] mapped onto the bounds, "true" (every
-    # bounded dimension), "auto" (where mean 0 and std 1 do not fit the bounds) or "false" (ppolearn/networks.py)
+    # bounded dimension), "auto" (where mean 0 and std 1 do not fit the bounds) or "false"; on a mapped
+    # dimension log_std_init counts in half-ranges (ppolearn/envs/spaces.py, action_scaling)
     ortho_init: bool = True  # orthogonal init: hidden sqrt(2), policy head 0.01, value head 1.0
     memory: Optional[str] = None  # a recurrent core between the encoder and the heads: "lstm", "gru" or null
     # (feed-forward); with one, a minibatch is whole env sequences: batch_size // n_steps of them (at least

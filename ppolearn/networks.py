@@ -338,7 +338,7 @@ def build_actor(
     activation: str,
     ortho_init: bool,
     log_std_init: float,
-    scale_actions: str = "false",
+    scale_actions: str = "auto",
 ) -> Actor:
     """Gaussian for Box actions (mapped onto the bounds as ``scale_actions`` says), Categorical for
     Discrete, one categorical per entry for MultiDiscrete, one Bernoulli per bit for MultiBinary."""

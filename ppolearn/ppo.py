@@ -448,6 +448,8 @@ class PPO:
         With ``run_dir`` (the resume path) the directory is held until close(), whatever it holds.
         """
         data = safe_load(path, map_location="cpu")
+        if "scale_actions" in overrides:  # how the saved weights' outputs map onto actions: part of the policy
+            raise ConfigError("scale_actions cannot be changed when loading a model: it is part of its policy")
         try:
             # checkpoints from before ``scale_actions`` existed trained in the environment's units
             legacy = {} if "scale_actions" in data["config"] else {"scale_actions": "false"}

@@ -32,6 +32,14 @@ class FixedEpisodeEnv(gym.Env):
         return obs, 1.0, ended and not self.truncate, ended and self.truncate, {"is_success": ended}
 
 
+class BoundedActionEnv(FixedEpisodeEnv):
+    """FixedEpisodeEnv with Box action bounds of one's choosing (the actions do not matter)."""
+
+    def __init__(self, low: float = -1.0, high: float = 1.0, length: int = 5) -> None:
+        super().__init__(length=length)
+        self.action_space = gym.spaces.Box(low, high, (1,), np.float32)
+
+
 class GoalDictEnv(gym.Env):
     """A 1-D goal-conditioned task with Dict observations: move `achieved_goal` onto `desired_goal`."""
 

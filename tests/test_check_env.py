@@ -75,6 +75,12 @@ class UnboundedActionEnv(GoodEnv):
     action_space = gym.spaces.Box(-np.inf, np.inf, (1,), np.float32)
 
 
+class HugeBoundsActionEnv(GoodEnv):
+    """float32's max standing for "unbounded": finite, but no useful range (and std 3e38 would overflow)."""
+
+    action_space = gym.spaces.Box(-np.finfo(np.float32).max, np.finfo(np.float32).max, (1,), np.float32)
+
+
 class NoSuccessEnv(GoodEnv):
     def step(self, action):
         obs, reward, terminated, truncated, _ = super().step(action)
@@ -99,7 +105,8 @@ def test_a_correct_env_and_our_own_are_clean():
     [
         (UnseededEnv, "Gymnasium's env checker failed"),
         (SequenceObsEnv, "unsupported observation space"),
-        (UnboundedActionEnv, "infinite bounds"),
+        (UnboundedActionEnv, "infinite or huge bounds"),
+        (HugeBoundsActionEnv, "infinite or huge bounds"),
         (NoSuccessEnv, "is_success"),
     ],
 )

@@ -113,3 +113,7 @@ def test_action_scaling_travels_with_the_model_and_older_files_load_unscaled(tmp
     assert old.config.scale_actions == "false"
     same = bool(np.allclose(old.predict(obs, deterministic=True)[0], expected, atol=1e-6))
     assert same == (scale_actions == "false")  # the unscaled model reads as it did; a scaled one would not
+    # the setting's first form, a bool, reads as the word it meant
+    data["config"]["scale_actions"] = scale_actions == "true"
+    atomic_save(data, tmp_path / "bool.pt")
+    assert PPO.load(tmp_path / "bool.pt").config.scale_actions == scale_actions

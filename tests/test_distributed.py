@@ -94,6 +94,19 @@ def test_ray_statistics_match_the_local_backend(local_ray):
         remote.close()
 
 
+def test_workers_map_actions_onto_the_bounds_as_the_learner_does(local_ray):
+    """scale_actions travels in the config: a worker's Gaussian over [0, 10] starts mid-range with std 5 too."""
+    settings = dict(TINY, env_kwargs={"low": 0.0, "high": 10.0}, seed=3)
+    model = PPO("envs:BoundedActionEnv", verbose=0, backend="ray", num_workers=2, **settings)
+    try:
+        assert model.policy.actor.scaled
+        model.rollout()
+        acts = model.buffer.acts.flatten()
+        assert 3.5 < float(acts.mean()) < 6.5 and 3.5 < float(acts.std()) < 6.5  # unmapped: about 0 and 1
+    finally:
+        model.close()
+
+
 def test_same_seed_and_worker_count_reproduce_the_weights(local_ray):
     def train(seed):
         model = PPO("Pendulum-v1", verbose=0, backend="ray", num_workers=2, seed=seed, normalize_obs=True, **TINY)

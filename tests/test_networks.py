@@ -129,24 +129,25 @@ def test_an_unscaled_head_runs_the_same_numbers():
 
 
 @pytest.mark.parametrize(
-    "low, high, auto",
+    "low, high, auto, true",
     [
-        (-1.0, 1.0, False),  # already the unit range: nothing to do
-        (-2.0, 2.0, False),  # std 1 fits (a Pendulum's torque, the robustness set's turntable)
-        (-0.4, 0.4, False),  # within a factor of 4
-        (0.0, 10.0, True),  # a valve: mean 0 is a closed one
-        (0.0, 1.0, True),  # a heater's power: 0 at the lower bound
-        (-50.0, 50.0, True),  # std 1 covers 1% of the range
-        (-0.1, 0.1, True),  # nearly every sample of std 1 clipped
-        (-np.inf, np.inf, False),  # no finite bounds: nothing to map onto
+        (-1.0, 1.0, False, True),  # already the unit range: mapping it changes nothing
+        (-2.0, 2.0, False, True),  # std 1 fits (a Pendulum's torque, the robustness set's turntable)
+        (-0.4, 0.4, False, True),  # within a factor of 4
+        (0.0, 10.0, True, True),  # a valve: mean 0 is a closed one
+        (0.0, 1.0, True, True),  # a heater's power: 0 at the lower bound
+        (-50.0, 50.0, True, True),  # std 1 covers 1% of the range
+        (-0.1, 0.1, True, True),  # nearly every sample of std 1 clipped
+        (-np.inf, np.inf, False, False),  # no finite bounds: nothing to map onto
+        (-3.4e38, 3.4e38, False, False),  # float32's max standing for "unbounded": std 3e38 would overflow
+        (0.0, 2e6, False, False),  # a half-range of 1e6 or more says nothing about the useful actions
     ],
 )
-def test_action_scaling_maps_the_dimensions_that_need_it(low, high, auto):
-    center, half = (high + low) / 2, (high - low) / 2
+def test_action_scaling_maps_the_dimensions_that_need_it(low, high, auto, true):
     unit = ([0.0], [1.0])
-    scaled = ([center], [half]) if np.isfinite(center) else unit
-    assert [x.tolist() for x in action_scaling([low], [high], "auto")] == list(scaled if auto else unit)
-    assert [x.tolist() for x in action_scaling([low], [high], "true")] == list(scaled)
+    mapped = ([(high + low) / 2], [(high - low) / 2])
+    assert [x.tolist() for x in action_scaling([low], [high], "auto")] == list(mapped if auto else unit)
+    assert [x.tolist() for x in action_scaling([low], [high], "true")] == list(mapped if true else unit)
     assert [x.tolist() for x in action_scaling([low], [high], "false")] == list(unit)
 
 

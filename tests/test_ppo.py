@@ -2,10 +2,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from envs import FixedEpisodeEnv, GoalDictEnv, SequenceObsEnv
+from envs import BoundedActionEnv, FixedEpisodeEnv, GoalDictEnv, SequenceObsEnv
 
 from ppolearn import PPO
-from ppolearn.errors import CheckpointError, EnvError
+from ppolearn.errors import CheckpointError, ConfigError, EnvError
 
 TINY = {"n_steps": 32, "num_envs": 2, "batch_size": 32, "n_epochs": 2, "net_arch": [16]}
 
@@ -134,3 +134,26 @@ def test_cuda_learner_trains_and_predicts():
     model.learn(128)
     assert next(model.actor.parameters()).is_cuda
     assert model.predict(np.zeros(3, np.float32))[0].shape == (1,)
+
+
+@pytest.mark.parametrize("bound", [float(np.finfo(np.float32).max), 1e7])
+def test_default_trains_where_finite_bounds_stand_for_unbounded(bound):
+    """float32's max (or 1e7) as a bound means "no useful range": the default leaves it unmapped, so the
+    policy starts at std 1 and nothing overflows."""
+    model = PPO(lambda: BoundedActionEnv(-bound, bound), verbose=0, **TINY)
+    assert model.config.scale_actions == "auto" and not model.policy.actor.scaled
+    model.learn(2 * model.config.rollout_size)
+    assert np.isfinite(model.predict(np.zeros(2, np.float32))[0]).all()
+
+
+def test_default_maps_a_valve_and_keeps_it_through_save_and_load(tmp_path):
+    model = PPO(lambda: BoundedActionEnv(0.0, 10.0), verbose=0, **TINY)
+    actor = model.policy.actor
+    assert actor.scaled and actor.action_center.tolist() == [5.0] and actor.action_half.tolist() == [5.0]
+    model.learn(model.config.rollout_size)
+    obs = np.array([[1.0, 0.0], [1.0, 0.3]], np.float32)
+    loaded = PPO.load(model.save(tmp_path / "valve.pt"))
+    assert loaded.policy.actor.scaled
+    assert np.array_equal(loaded.predict(obs)[0], model.predict(obs)[0])
+    with pytest.raises(ConfigError, match="scale_actions"):
+        PPO.load(tmp_path / "valve.pt", scale_actions="false")

@@ -13,11 +13,10 @@ import warnings
 from typing import Any, Callable, Dict, List, NamedTuple, Optional
 
 import gymnasium as gym
-import numpy as np
 from gymnasium.utils.env_checker import check_env as gymnasium_check_env
 
 from ppolearn.envs.make import EnvSpec, env_factory
-from ppolearn.envs.spaces import ActionSpec, ObsSpec, action_scaling
+from ppolearn.envs.spaces import ActionSpec, ObsSpec, action_scaling, bounded_dimensions
 from ppolearn.envs.success import with_success
 from ppolearn.errors import EnvError
 
@@ -139,13 +138,13 @@ def _spaces(env: gym.Env) -> List[Finding]:
             )
         )
         return findings
-    if action.kind == "box" and not (np.isfinite(action.low).all() and np.isfinite(action.high).all()):
+    if action.kind == "box" and not bounded_dimensions(action.low, action.high).all():
         findings.append(
             Finding(
                 PROBLEM,
-                f"the Box action space has infinite bounds (low={action.low}, high={action.high}); the Gaussian "
-                "policy starts with standard deviation 1 around 0 and its actions are clipped to the bounds, so "
-                "it needs to know the useful range",
+                f"the Box action space has infinite or huge bounds (low={action.low}, high={action.high}; a "
+                "half-range of 1e6 or more counts as none); the Gaussian policy starts with standard deviation 1 "
+                "around 0 and its actions are clipped to the bounds, so it needs to know the useful range",
                 "give the action Box finite bounds that cover the useful actions",
             )
         )

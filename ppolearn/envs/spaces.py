@@ -36,6 +36,8 @@ import numpy as np
 
 from ppolearn.errors import EnvError
 
+ArrayLike = Union[Sequence[float], np.ndarray]  # bounds as ActionSpec keeps them, or a space's arrays
+
 GOAL_KEYS = ("observation", "achieved_goal", "desired_goal")
 VECTOR_KEY = "vector"  # the flat float part of an encoded observation that has images
 NATURE_CNN_MIN_SIDE = 36  # the NatureCNN's 8x8/4, 4x4/2, 3x3/1 convolutions need frames of at least 36 px
@@ -449,32 +451,46 @@ def space_mismatch(
     return None
 
 
-def action_scaling(low: List[float], high: List[float], mode: str) -> Tuple[np.ndarray, np.ndarray]:
+# A half-range this large says nothing about the useful actions: such a dimension (float32's max standing for
+# "unbounded", say) is treated as unbounded, not mapped (a std of 1e38 would overflow)
+MAX_HALF_RANGE = 1e6
+
+
+def bounded_dimensions(low: ArrayLike, high: ArrayLike) -> np.ndarray:
+    """Per Box dimension, whether its bounds give a useful range: finite, ordered, a half-range under 1e6."""
+    low_a, high_a = np.asarray(low, np.float64), np.asarray(high, np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: such a dimension is unbounded anyway
+        half = (high_a - low_a) / 2
+        return np.isfinite(low_a) & np.isfinite(high_a) & (high_a > low_a) & (half < MAX_HALF_RANGE)
+
+
+def action_scaling(low: ArrayLike, high: ArrayLike, mode: str) -> Tuple[np.ndarray, np.ndarray]:
     """Per Box dimension, the center and half-range the Gaussian head maps [-1, 1] onto (config
     ``scale_actions``); (0, 1), the environment's own units, where a dimension is left as it is.
 
     Why: a Gaussian head starts at mean 0 with std 1 in whatever units the environment uses. Where the
     bounds are [0, 10] it starts at a closed valve; in [-50, 50] its noise covers 1% of the range; in
     [-0.1, 0.1] nearly every sample is clipped. Mapped onto the bounds it starts mid-range with noise of
-    about half the range, what SB3's documentation asks users to arrange by rescaling their actions.
-    But where the bounds are already near that fit, the mapping only changes the noise: on a [-2, 2]
-    turntable the doubled noise kept the policy from learning a precise stop in 49k steps
-    (BENCHMARKS.md, candidate defaults, round 3). So:
+    about half the range (``log_std_init`` then counts in half-ranges), what SB3's documentation asks users
+    to arrange by rescaling their actions. But where the bounds are already near that fit, the mapping only
+    changes the noise: on a [-2, 2] turntable the doubled noise kept the policy from learning a precise stop
+    in 49k steps (BENCHMARKS.md, candidate defaults, round 3). So:
 
-    - "true": every dimension with finite bounds;
+    - "true": every dimension with a useful range (``bounded_dimensions``);
     - "auto" (the default): only the dimensions the standard normal does not fit, those whose center is
       off 0 by more than half the half-range (0 near or outside a bound) or whose half-range is over 4
       or under 1/4 (std 1 covering under a quarter of the range, or four times more than all of it);
     - "false": none.
-    Dimensions without finite, ordered bounds are never scaled.
+
+    A saved model keeps its mode, not the numbers: it is rebuilt with this rule, so changing the rule changes
+    what "auto" models do; a new rule takes a new mode name.
     """
-    low_a, high_a = np.asarray(low, np.float64), np.asarray(high, np.float64)
-    bounded = np.isfinite(low_a) & np.isfinite(high_a) & (high_a > low_a)
-    center = np.where(bounded, (high_a + low_a) / 2, 0.0)
-    half = np.where(bounded, (high_a - low_a) / 2, 1.0)
+    bounded = bounded_dimensions(low, high)
+    low_a = np.where(bounded, np.asarray(low, np.float64), -1.0)
+    high_a = np.where(bounded, np.asarray(high, np.float64), 1.0)
+    center, half = (high_a + low_a) / 2, (high_a - low_a) / 2
     if mode == "auto":
-        misfit = (np.abs(center) > half / 2) | (half > 4) | (half < 0.25)
-        bounded &= misfit
+        bounded &= (np.abs(center) > half / 2) | (half > 4) | (half < 0.25)
     elif mode != "true":
         bounded[:] = False
     return np.where(bounded, center, 0.0), np.where(bounded, half, 1.0)
