@@ -118,11 +118,13 @@ def table(runs: List[Dict[str, Any]], candidates: List[str], reference: str = "b
     """Per task and candidate: IQM of success and return, and the verdict against ``reference``."""
     from ppolearn.stats import aggregate_seeds
 
+    def rows(candidate: str, name: str) -> List[Dict[str, Any]]:
+        """A candidate's runs on a task in seed order: the bootstrap's resampling follows the order, so runs
+        finished in another order would give the same figures another interval."""
+        return sorted((r for r in runs if r["candidate"] == candidate and r["env"] == name), key=lambda r: r["seed"])
+
     def agg(candidate: str, name: str, metric: str) -> Optional[Dict[str, Any]]:
-        # in seed order: the bootstrap's resampling follows the order, so runs finished in another order
-        # would give the same figures another interval
-        rs = sorted((r for r in runs if r["candidate"] == candidate and r["env"] == name), key=lambda r: r["seed"])
-        xs = [r[metric] for r in rs]
+        xs = [r[metric] for r in rows(candidate, name)]
         return aggregate_seeds(xs) if xs else None
 
     lines = [
@@ -133,11 +135,11 @@ def table(runs: List[Dict[str, Any]], candidates: List[str], reference: str = "b
     tally = {c: {"win": 0, "loss": 0} for c in candidates}
     for name in ENVS:
         for candidate in candidates:
-            rs = sorted((r for r in runs if r["candidate"] == candidate and r["env"] == name), key=lambda r: r["seed"])
+            rs = rows(candidate, name)
             if not rs:
                 continue
             cells = [name, candidate]
-            base_seeds = {r["seed"] for r in runs if r["candidate"] == reference and r["env"] == name}
+            base_seeds = {r["seed"] for r in rows(reference, name)}
             whole_row = {r["seed"] for r in rs} >= base_seeds  # a row cut short by a time limit decides nothing
             for metric in ("success_rate", "mean_return"):
                 a, b = agg(candidate, name, metric), agg(reference, name, metric)
