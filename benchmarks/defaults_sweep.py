@@ -100,7 +100,9 @@ def one_run(job: Tuple[str, str, int, int, int, int]) -> Dict[str, Any]:
     start = time.perf_counter()
     model.learn()
     train_s = time.perf_counter() - start
-    returns, success = run_episodes(lambda obs: model.predict(obs, deterministic=True)[0], name, episodes, eval_seed)
+    returns, success = run_episodes(
+        lambda obs: model.predict(obs, deterministic=True)[0], ENVS[name], episodes, eval_seed
+    )
     model.close()
     return {
         "candidate": candidate,

@@ -30,8 +30,6 @@ if str(ROOT) not in sys.path:
 from benchmarks import robustness_envs  # noqa: E402
 from benchmarks.robustness import BUDGETS, run_episodes  # noqa: E402
 
-NAME = "LooseTurntable"
-
 
 class LooseTurntable(robustness_envs.Turntable):
     """The turntable with torque bounds of [-10, 10] instead of [-2, 2]."""
@@ -49,10 +47,11 @@ def one_run(job: Tuple[str, int, int, int]) -> Tuple[str, int, float, float]:
 
     mode, seed, episodes, budget = job
     torch.set_num_threads(1)
-    robustness_envs.ENVS[NAME] = LooseTurntable  # run_episodes builds its episodes by name
     model = PPO(LooseTurntable, seed=seed, total_timesteps=budget, verbose=0, device="cpu", scale_actions=mode)
     model.learn()
-    returns, success = run_episodes(lambda obs: model.predict(obs, deterministic=True)[0], NAME, episodes, 1_000_000)
+    returns, success = run_episodes(
+        lambda obs: model.predict(obs, deterministic=True)[0], LooseTurntable, episodes, 1_000_000
+    )
     model.close()
     return mode, seed, float(np.mean(success)), float(np.mean(returns))
 

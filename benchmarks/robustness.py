@@ -37,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+import gymnasium as gym
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +45,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.markdown import write_section  # noqa: E402
-from benchmarks.robustness_envs import ENVS, make  # noqa: E402
+from benchmarks.robustness_envs import ENVS  # noqa: E402
 
 START, END = "<!-- robustness:start -->", "<!-- robustness:end -->"
 HEADING = "## Defaults on unseen tasks (robustness set)"
@@ -77,10 +78,11 @@ def have_sb3() -> bool:
 
 
 def run_episodes(
-    predict: Callable[[Any], np.ndarray], name: str, episodes: int, seed: int
+    predict: Callable[[Any], np.ndarray], make_env: Callable[[], gym.Env], episodes: int, seed: int
 ) -> Tuple[List[float], List[bool]]:
-    """Deterministic episodes side by side, episode i from reset(seed=seed + i); returns and successes."""
-    envs = [make(name) for _ in range(episodes)]
+    """Deterministic episodes side by side on fresh ``make_env()`` environments, episode i from
+    reset(seed=seed + i); returns and successes."""
+    envs = [make_env() for _ in range(episodes)]
     obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]
     returns, success = [0.0] * episodes, [False] * episodes
     active = list(range(episodes))
@@ -148,7 +150,7 @@ def worker(name: str, lib: str, seed: int, steps: int, episodes: int, out: Path)
     else:
         predict, info = train_sb3(name, seed, steps, n_envs=SB3_ENVS[lib])
     start = time.perf_counter()
-    returns, success = run_episodes(predict, name, episodes, EVAL_SEED)
+    returns, success = run_episodes(predict, ENVS[name], episodes, EVAL_SEED)
     record = {
         "env": name,
         "lib": lib,

@@ -190,7 +190,7 @@ def _train_zoo_best(seed: int, out: Path) -> Tuple[Callable[[Any], np.ndarray], 
 
 def fresh_worker(setting: str, seed: int, out: Path, record_path: Path) -> None:
     predict, info = train_setting(setting, seed, out)
-    returns, success = run_episodes(predict, TASK, EPISODES, EVAL_SEED)
+    returns, success = run_episodes(predict, ENVS[TASK], EPISODES, EVAL_SEED)
     record = {"setting": setting, "seed": seed, "budget": BUDGET, **info, "episodes": EPISODES}
     record.update(success_rate=float(np.mean(success)), mean_return=float(np.mean(returns)))
     record_path.write_text(json.dumps(record))
