@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ppolearn.envs.spaces import ActionSpec, action_scaling
+from ppolearn.envs.spaces import ActionSpec, action_scaling, mapped_dimensions
 
 # Above this many elements a CPU tanh runs numpy's kernel (see tanh() below).
 NUMPY_TANH_MIN = 32_768
@@ -171,7 +171,7 @@ class GaussianActor(Actor):
         half = np.ones(action_dim) if half is None else np.asarray(half, np.float64)
         # a plain flag (read every step; a buffer is looked up through nn.Module.__getattr__); the buffers move
         # with .to(device) and are not saved: they follow from the saved action space and config
-        self.scaled = bool(np.any(center != 0) or np.any(half != 1))
+        self.scaled = bool(mapped_dimensions(center, half).any())
         self.register_buffer("action_center", torch.tensor(center, dtype=torch.float32), persistent=False)
         self.register_buffer("action_half", torch.tensor(half, dtype=torch.float32), persistent=False)
         self.register_buffer("action_log_half", torch.log(self.action_half), persistent=False)

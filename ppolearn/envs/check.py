@@ -16,7 +16,7 @@ import gymnasium as gym
 from gymnasium.utils.env_checker import check_env as gymnasium_check_env
 
 from ppolearn.envs.make import EnvSpec, env_factory
-from ppolearn.envs.spaces import ActionSpec, ObsSpec, action_scaling, bounded_dimensions
+from ppolearn.envs.spaces import ActionSpec, ObsSpec, action_scaling, bounded_dimensions, mapped_dimensions
 from ppolearn.envs.success import with_success
 from ppolearn.errors import EnvError
 
@@ -149,8 +149,7 @@ def _spaces(env: gym.Env) -> List[Finding]:
             )
         )
     if action.kind == "box":
-        center, half = action_scaling(action.low, action.high, "auto")
-        mapped = [i for i in range(action.dim) if center[i] != 0 or half[i] != 1]
+        mapped = [i for i, m in enumerate(mapped_dimensions(*action_scaling(action.low, action.high, "auto"))) if m]
         if mapped:
             bounds = ", ".join(f"{i}: [{action.low[i]:g}, {action.high[i]:g}]" for i in mapped)
             findings.append(

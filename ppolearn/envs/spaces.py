@@ -494,3 +494,9 @@ def action_scaling(low: ArrayLike, high: ArrayLike, mode: str) -> Tuple[np.ndarr
     elif mode != "true":
         bounded[:] = False
     return np.where(bounded, center, 0.0), np.where(bounded, half, 1.0)
+
+
+def mapped_dimensions(center: np.ndarray, half: np.ndarray) -> np.ndarray:
+    """Which dimensions ``action_scaling``'s (center, half) map: those not left at (0, 1), the
+    environment's units (bool per dimension)."""
+    return (np.asarray(center) != 0) | (np.asarray(half) != 1)
