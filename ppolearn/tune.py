@@ -127,7 +127,20 @@ def _settings(
         "pruner": pruner,
         "seed": int(seed or 0),
         "space": space_specs(parsed),
+        "base": _base(base),
     }
+
+
+# what trial_config sets for every trial whatever the preset says: not part of the base a study keeps
+_PER_TRIAL = (
+    "total_timesteps", "seed", "eval_every", "eval_during_episodes", "eval_episodes", "target",
+    "stop_at_target", "backend", "device",
+)  # fmt: skip
+
+
+def _base(config: PPOConfig) -> Dict[str, Any]:
+    """The settings every trial starts from (the preset over the defaults), as JSON, to compare on resume."""
+    return {k: v for k, v in config.to_dict().items() if k not in _PER_TRIAL}
 
 
 def _check_resume(stored: Dict[str, Any], given: Dict[str, Any]) -> None:
@@ -136,6 +149,17 @@ def _check_resume(stored: Dict[str, Any], given: Dict[str, Any]) -> None:
             raise ConfigError(
                 f"the study was started with {key}={stored.get(key)!r}; --resume continues it as it is "
                 f"(leave out --{key}, or start another study with --study-dir)"
+            )
+    # Why: trials build their config from the preset and the defaults of the ppolearn that runs them; if
+    # those changed since the study began, new trials would not be comparable with the old ones.
+    if "base" in stored:  # studies started before the base was kept cannot be checked
+        then, now = stored["base"], _base(resolve_config(stored["env"], None, {}))
+        changed = [f"{k} {then.get(k, '(unset)')!r} -> {now.get(k, '(unset)')!r}" for k in sorted({*then, *now})
+                   if then.get(k, "(unset)") != now.get(k, "(unset)")]  # fmt: skip
+        if changed:
+            raise ConfigError(
+                f"the study's trials started from settings this ppolearn's preset and defaults no longer give "
+                f"({', '.join(changed)}); new trials would not be comparable: start another study with --study-dir"
             )
 
 

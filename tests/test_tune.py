@@ -65,6 +65,24 @@ def test_resumed_study_keeps_its_trials_and_adds_more(cartpole_study, capsys):
     assert "started with budget=512" in capsys.readouterr().err
 
 
+def test_resume_refuses_when_the_preset_or_defaults_changed(cartpole_study, monkeypatch, capsys):
+    """Trials start from the preset over the defaults of the ppolearn running them: a study begun under
+    other settings would mix incomparable trials, so resume names what changed and stops."""
+    import dataclasses
+    import importlib
+
+    tune_module = importlib.import_module("ppolearn.tune")  # the module (ppolearn.tune is also the function)
+
+    before = load_study_summary(cartpole_study)["trials"]
+    real = tune_module.resolve_config
+    changed = lambda *args: dataclasses.replace(real(*args), n_epochs=7)  # noqa: E731 - a new default
+    monkeypatch.setattr(tune_module, "resolve_config", changed)
+    assert main(["tune", "--env", "CartPole-v1", "--study-dir", str(cartpole_study), "--resume", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "n_epochs 20 -> 7" in err and "start another study" in err and len(err.strip().splitlines()) == 1
+    assert load_study_summary(cartpole_study)["trials"] == before  # nothing was added
+
+
 def test_crashing_trial_is_recorded_failed_and_the_study_goes_on(tmp_path):
     envs.CrashOnceEnv.crashes_left = 1
     space = write_space(tmp_path / "space.yaml", TINY_SPACE)
