@@ -5,6 +5,9 @@
 #
 #   JOBS=16 OUT=runs/minigrid_validation bash benchmarks/minigrid_validation.sh
 #   PRESET_SEEDS="$(seq -s ' ' 20 35)" JOBS=16 bash benchmarks/minigrid_validation.sh   # the DoorKey preset alone
+#   STOP_SEEDS="$(seq -s ' ' 20 35)" EVAL_SEED=2000000 JOBS=16 bash benchmarks/minigrid_validation.sh
+#       # stopping at the target: judged on a third block of episodes (2,000,000+), because the stop itself
+#       # was confirmed on the validation block
 #
 # Each job is TAG|ENV|CONFIG (or -)|SETTINGS (comma-separated key=value, or -)|SEED, trained with
 # `ppolearn train` on the preset (plus the config and settings) and judged by `ppolearn eval`.
@@ -15,14 +18,19 @@ if ! [[ "$JOBS" =~ ^[1-9][0-9]*$ ]]; then  # xargs -P 0 would start every run at
   echo "minigrid_validation.sh: JOBS must be a positive integer, got '$JOBS'" >&2
   exit 2
 fi
-for s in ${PRESET_SEEDS:-}; do
+EVAL_SEED=${EVAL_SEED:-1000000}
+if ! [[ "$EVAL_SEED" =~ ^[0-9]+$ ]]; then
+  echo "minigrid_validation.sh: EVAL_SEED must be an integer >= 0, got '$EVAL_SEED'" >&2
+  exit 2
+fi
+for s in ${PRESET_SEEDS:-} ${STOP_SEEDS:-}; do
   if ! [[ "$s" =~ ^[0-9]+$ ]]; then
-    echo "minigrid_validation.sh: PRESET_SEEDS must be integers >= 0, got '$s'" >&2
+    echo "minigrid_validation.sh: PRESET_SEEDS and STOP_SEEDS must be integers >= 0, got '$s'" >&2
     exit 2
   fi
 done
 mkdir -p "$OUT"
-export OUT OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+export OUT EVAL_SEED OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 PY=${PYTHON:-python3}
 export PY
 
@@ -42,30 +50,48 @@ one() {
     return 0
   fi
   local secs=$((SECONDS - start))
-  "$PY" -m ppolearn eval "$d" --seed 1000000 --episodes 100 --json 2>/dev/null | "$PY" -c "
+  "$PY" -m ppolearn eval "$d" --seed "$EVAL_SEED" --episodes 100 --json 2>/dev/null | "$PY" -c "
 import json, sys
 d = json.load(sys.stdin)
-print(json.dumps({'tag': '$tag', 'seed': $seed, 'success': d['success_rate'], 'ret': round(d['mean_return'], 4), 'train_s': $secs, 'loop': d.get('looping_episodes')}))" >> "$OUT/results.jsonl"
+trained = json.load(open('$d/eval.json'))
+stop = trained.get('target_reached') or {}
+print(json.dumps({'tag': '$tag', 'seed': $seed, 'success': d['success_rate'], 'ret': round(d['mean_return'], 4),
+                  'loop': d.get('looping_episodes'), 'steps': trained['num_timesteps'], 'stopped_at': stop.get('step'),
+                  'confirmed': stop.get('mean_return'), 'train_s': $secs}))" >> "$OUT/results.jsonl"
 }
 export -f one
 
 KC=benchmarks/configs/MiniGrid-KeyCorridorS3R1-v0.yaml
 jobs=()
 if [ -n "${PRESET_SEEDS:-}" ]; then  # how often the DoorKey preset itself passes, over many training seeds
-  for s in $PRESET_SEEDS; do jobs+=("dk_preset|MiniGrid-DoorKey-5x5-v0|-|-|$s"); done
+  for s in $PRESET_SEEDS; do jobs+=("dk_preset|MiniGrid-DoorKey-5x5-v0|-|stop_at_target=false|$s"); done
+  printf '%s\n' "${jobs[@]}" | xargs -P "$JOBS" -I{} bash -c 'one "$@"' _ {}
+  exit 0
+fi
+# the rounds before the stop at target (the configs then: 200k steps, no stop)
+KC200="total_timesteps=200000,stop_at_target=false"
+KC500="total_timesteps=500000,stop_at_target=true,eval_every=20480"
+if [ -n "${STOP_SEEDS:-}" ]; then  # stop once 100 validation episodes confirm the zoo's figure (or a margin above it)
+  for s in $STOP_SEEDS; do
+    jobs+=("dk_stop|MiniGrid-DoorKey-5x5-v0|-|target=mean_return>=0.964,stop_at_target=true|$s"
+           "dk_stop300|MiniGrid-DoorKey-5x5-v0|-|target=mean_return>=0.964,stop_at_target=true,eval_episodes=300|$s"
+           "dk_stop_ent03|MiniGrid-DoorKey-5x5-v0|-|target=mean_return>=0.964,stop_at_target=true,ent_coef=0.03|$s"
+           "kc_stop500|MiniGrid-KeyCorridorS3R1-v0|$KC|$KC500,target=mean_return>=0.949|$s"
+           "kc_stop500_950|MiniGrid-KeyCorridorS3R1-v0|$KC|$KC500,target=mean_return>=0.95|$s")
+  done
   printf '%s\n' "${jobs[@]}" | xargs -P "$JOBS" -I{} bash -c 'one "$@"' _ {}
   exit 0
 fi
 for s in 10 11 12 13 14; do
-  jobs+=("kc_base|MiniGrid-KeyCorridorS3R1-v0|$KC|ent_coef=0.03|$s"
-         "kc_ent05|MiniGrid-KeyCorridorS3R1-v0|$KC|ent_coef=0.05|$s"
-         "kc_env32|MiniGrid-KeyCorridorS3R1-v0|$KC|ent_coef=0.03,num_envs=32,n_steps=64|$s")
+  jobs+=("kc_base|MiniGrid-KeyCorridorS3R1-v0|$KC|$KC200,ent_coef=0.03|$s"
+         "kc_ent05|MiniGrid-KeyCorridorS3R1-v0|$KC|$KC200,ent_coef=0.05|$s"
+         "kc_env32|MiniGrid-KeyCorridorS3R1-v0|$KC|$KC200,ent_coef=0.03,num_envs=32,n_steps=64|$s")
 done
 for s in 10 11 12 13 14; do
-  jobs+=("dk_base|MiniGrid-DoorKey-5x5-v0|-|learning_rate=0.001|$s"
-         "dk_ent005|MiniGrid-DoorKey-5x5-v0|-|learning_rate=0.001,ent_coef=0.005|$s"
-         "dk_env8|MiniGrid-DoorKey-5x5-v0|-|learning_rate=0.001,num_envs=8|$s"
-         "dk_lr5e4|MiniGrid-DoorKey-5x5-v0|-|learning_rate=0.0005|$s"
-         "dk_env32|MiniGrid-DoorKey-5x5-v0|-|learning_rate=0.001,num_envs=32,n_steps=64|$s")
+  jobs+=("dk_base|MiniGrid-DoorKey-5x5-v0|-|stop_at_target=false,learning_rate=0.001|$s"
+         "dk_ent005|MiniGrid-DoorKey-5x5-v0|-|stop_at_target=false,learning_rate=0.001,ent_coef=0.005|$s"
+         "dk_env8|MiniGrid-DoorKey-5x5-v0|-|stop_at_target=false,learning_rate=0.001,num_envs=8|$s"
+         "dk_lr5e4|MiniGrid-DoorKey-5x5-v0|-|stop_at_target=false,learning_rate=0.0005|$s"
+         "dk_env32|MiniGrid-DoorKey-5x5-v0|-|stop_at_target=false,learning_rate=0.001,num_envs=32,n_steps=64|$s")
 done
 printf '%s\n' "${jobs[@]}" | xargs -P "$JOBS" -I{} bash -c 'one "$@"' _ {}

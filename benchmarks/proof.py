@@ -90,7 +90,7 @@ ROWS = [
     ),
     Row(
         "doorkey",
-        "MiniGrid-DoorKey-5x5-v0 (100k steps)",
+        "MiniGrid-DoorKey-5x5-v0 (at most 100k steps)",
         "image + direction Dict through the small CNN; rl-baselines3-zoo's SB3 PPO: 0.964 mean reward at 100k",
         "mean return >= 0.964 (the zoo's figure)",
         "mean_return",
@@ -100,7 +100,7 @@ ROWS = [
     ),
     Row(
         "keycorridor",
-        "MiniGrid-KeyCorridorS3R1-v0 (200k steps)",
+        "MiniGrid-KeyCorridorS3R1-v0 (at most 500k steps)",
         "image + direction Dict, a key, a door and a ball; rl-baselines3-zoo's SB3 PPO: 0.949 at 500k",
         "mean return >= 0.949 (the zoo's figure, at 500k)",
         "mean_return",
