@@ -21,10 +21,13 @@ exactly what the rollout computed (the PPO ratio starts at 1); the same cell in 
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Any, Optional, Tuple
 
+import numpy as np
 import torch
 from torch import nn
+
+from ppolearn.errors import ConfigError
 
 
 class MemoryCore(nn.Module):
@@ -45,6 +48,30 @@ class MemoryCore(nn.Module):
     def initial_state(self, n: int, device: torch.device) -> torch.Tensor:
         """The state an episode starts from: zeros, (n, state_size)."""
         return torch.zeros(n, self.state_size, device=device)
+
+    def state_from_arrays(
+        self, state: Optional[Tuple[Any, ...]], episode_start: Any, n: int, device: torch.device
+    ) -> torch.Tensor:
+        """sb3-contrib RecurrentPPO's state for ``predict`` (a tuple of (1, n, size) arrays: ``(h, c)`` for an
+        LSTM, ``(h,)`` for a GRU; None at the start) as this core's (n, state_size) tensor, zeroed where
+        ``episode_start`` (a bool per row) says an episode begins."""
+        if state is None:
+            return self.initial_state(n, device)
+        parts = [torch.as_tensor(np.asarray(part), dtype=torch.float32, device=device) for part in state]
+        hidden = torch.cat([part.reshape(n, -1) for part in parts], dim=-1)
+        if hidden.shape[1] != self.state_size:
+            raise ConfigError(
+                f"state holds {hidden.shape[1]} values per observation; this model's {self.kind} core "
+                f"takes {self.state_size} (pass the state predict returned, or None)"
+            )
+        if episode_start is not None:
+            starts = torch.as_tensor(np.asarray(episode_start, dtype=bool).reshape(-1), device=device)
+            hidden = hidden * (~starts).unsqueeze(-1).to(hidden.dtype)
+        return hidden
+
+    def state_to_arrays(self, hidden: torch.Tensor) -> Tuple[np.ndarray, ...]:
+        """The (n, state_size) tensor as ``predict`` returns it: ``(h, c)`` or ``(h,)``, each (1, n, size)."""
+        return tuple(part[None].cpu().numpy() for part in hidden.split(self.size, -1))
 
     def forward(self, features: torch.Tensor, state: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """One time step: the output the heads read (n, size) and the next state (n, state_size)."""

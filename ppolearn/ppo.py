@@ -20,13 +20,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from ppolearn.checkpoint import (
-    atomic_save,
-    checkpoint_path,
-    list_checkpoints,
-    prune_checkpoints,
-    safe_load,
-)
+from ppolearn.checkpoint import atomic_save, checkpoint_path, list_checkpoints, prune_checkpoints
 from ppolearn.config import PPOConfig, build_config, load_preset
 from ppolearn.distributed import RayRolloutGroup, merge_seen
 from ppolearn.envs import (
@@ -57,7 +51,7 @@ from ppolearn.optim import FlatParameters, adam
 from ppolearn.policy import Sequences, build_policy
 from ppolearn.rollout import EpisodeStats, RolloutBatch, RolloutBuffer, rollout
 from ppolearn.rundir import RunDir, hold, released_on_error
-from ppolearn.saving import check_same_spaces, model_state, restore_state
+from ppolearn.saving import check_same_spaces, model_state, read_model, restore_state
 from ppolearn.signals import StopOnSignal
 from ppolearn.update import ppo_update
 from ppolearn.validation import EvalDuringTraining, eval_interval
@@ -390,31 +384,16 @@ class PPO:
         next_state = None
         with torch.no_grad():
             if self.policy.is_recurrent:
-                hidden = self._hidden_from(state, episode_start, obs_len(obs))
+                core = self.policy.memory
+                hidden = core.state_from_arrays(state, episode_start, obs_len(obs), self.device)
                 action, hidden = self.policy.predict(obs, hidden, deterministic, self.generator, mask)
-                next_state = tuple(part[None].cpu().numpy() for part in hidden.split(self.config.memory_size, -1))
+                next_state = core.state_to_arrays(hidden)
             elif deterministic:
                 action = self.policy.mode(obs, mask)
             else:
                 action = self.policy.sample(obs, self.generator, mask)[0]
         env_action = self.action_spec.to_env(action.cpu().numpy(), batched=True)
         return (env_action if batched else env_action[0]), next_state
-
-    def _hidden_from(self, state: Optional[Tuple[np.ndarray, ...]], episode_start: Any, n: int) -> torch.Tensor:
-        """predict's SB3-style state as the memory core's (n, S) tensor, zeroed where an episode starts."""
-        if state is None:
-            return self.policy.memory.initial_state(n, self.device)
-        parts = [torch.as_tensor(np.asarray(part), dtype=torch.float32, device=self.device) for part in state]
-        hidden = torch.cat([part.reshape(n, -1) for part in parts], dim=-1)
-        if hidden.shape[1] != self.policy.memory.state_size:
-            raise ConfigError(
-                f"state holds {hidden.shape[1]} values per observation; this model's {self.config.memory} core "
-                f"takes {self.policy.memory.state_size} (pass the state predict returned, or None)"
-            )
-        if episode_start is not None:
-            starts = torch.as_tensor(np.asarray(episode_start, dtype=bool).reshape(-1), device=self.device)
-            hidden = hidden * (~starts).unsqueeze(-1).to(hidden.dtype)
-        return hidden
 
     # --- saving and loading -----------------------------------------------------------------------------
 
@@ -447,17 +426,7 @@ class PPO:
 
         With ``run_dir`` (the resume path) the directory is held until close(), whatever it holds.
         """
-        data = safe_load(path, map_location="cpu")
-        if "scale_actions" in overrides:  # how the saved weights' outputs map onto actions: part of the policy
-            raise ConfigError("scale_actions cannot be changed when loading a model: it is part of its policy")
-        try:
-            # checkpoints from before ``scale_actions`` existed trained in the environment's units
-            legacy = {} if "scale_actions" in data["config"] else {"scale_actions": "false"}
-            config = build_config(data["config"], legacy, {"device": device}, overrides)
-            obs_spec = ObsSpec(**data["obs_spec"])
-            action_spec = ActionSpec(**data["action_spec"])
-        except (KeyError, TypeError) as exc:
-            raise CheckpointError(f"'{path}' is missing or has malformed fields ({exc})") from None
+        data, config, obs_spec, action_spec = read_model(path, device, overrides)
         model = cls.__new__(cls)
         model.run_dir, model._run_dir_lock = hold(run_dir, fresh=False)
         with released_on_error(model._run_dir_lock):

@@ -11,14 +11,15 @@ ppolearn/checkpoint.py's job.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple, Union
 
 import torch
 
-from ppolearn.checkpoint import FORMAT, FORMAT_VERSION
+from ppolearn.checkpoint import FORMAT, FORMAT_VERSION, safe_load
+from ppolearn.config import PPOConfig, build_config
 from ppolearn.envs import ActionSpec, ObsSpec, space_mismatch
 from ppolearn.envs.obs import obs_map
-from ppolearn.errors import CheckpointError
+from ppolearn.errors import CheckpointError, ConfigError
 from ppolearn.rollout import EpisodeStats
 
 if TYPE_CHECKING:
@@ -69,6 +70,23 @@ def _env_state(model: PPO) -> Optional[Dict[str, Any]]:
         "reward_returns": model.reward_scaler.returns.cpu(),
         "hidden": None if hidden is None else hidden.cpu(),
     }
+
+
+def read_model(
+    path: Union[str, Path], device: str, overrides: Mapping[str, Any]
+) -> Tuple[Dict[str, Any], PPOConfig, ObsSpec, ActionSpec]:
+    """A model file or checkpoint read safely: its dict, its config (with ``overrides`` and ``device``) and its
+    spaces, from which PPO.load rebuilds the networks without the environment."""
+    data = safe_load(path, map_location="cpu")
+    if "scale_actions" in overrides:  # how the saved weights' outputs map onto actions: part of the policy
+        raise ConfigError("scale_actions cannot be changed when loading a model: it is part of its policy")
+    try:
+        # checkpoints from before ``scale_actions`` existed trained in the environment's units
+        legacy = {} if "scale_actions" in data["config"] else {"scale_actions": "false"}
+        config = build_config(data["config"], legacy, {"device": device}, overrides)
+        return data, config, ObsSpec(**data["obs_spec"]), ActionSpec(**data["action_spec"])
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"'{path}' is missing or has malformed fields ({exc})") from None
 
 
 def restore_state(model: PPO, data: Dict[str, Any], path: Union[str, Path]) -> None:
