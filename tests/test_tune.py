@@ -209,8 +209,15 @@ def test_an_interrupted_study_resumes_with_its_trials(tmp_path):
     args = ["tune", "--env", "CartPole-v1", "--trials", "100", "--space", space, "--study-dir", str(study)]
     quick = [a for a in QUICK if a != "--quiet"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    # a background job (`make test &` from a non-interactive shell) inherits SIGINT ignored, and Python then
+    # installs no KeyboardInterrupt handler: give the child the default disposition, as a terminal would
+    default_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ppolearn", *args, *quick], stdout=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-m", "ppolearn", *args, *quick],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=default_sigint,
     )
     for line in proc.stdout:
         if line.startswith("trial 0:"):  # one trial done: stop the study in the middle of the next
