@@ -50,3 +50,16 @@ def test_cleanrl_style_benchmark_trains_both_and_judges_them(tmp_path):
     assert [len(rows[k]) for k in ("cleanrl-style", "ppolearn")] == [1, 1]
     assert all(r["train_s"] > 0 and -2000 < r["mean_return"] <= 0 for k in rows for r in rows[k])
     assert "CleanRL-style / ppolearn" in out
+
+
+def test_minigrid_validation_script_refuses_bad_settings_before_starting(tmp_path):
+    """benchmarks/minigrid_validation.sh: a bad JOBS, EVAL_SEED or seed list is one line and exit 2, with no
+    run started (xargs -P 0 would start every run at once; a non-numeric seed would fail each run late)."""
+    script = str(ROOT / "benchmarks" / "minigrid_validation.sh")
+    for setting in ({"JOBS": "0"}, {"EVAL_SEED": "x"}, {"STOP_SEEDS": "20 a"}, {"PRESET_SEEDS": "-1"}):
+        env = {**os.environ, "OUT": str(tmp_path / "out"), **setting}
+        done = subprocess.run(["bash", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
+        name = next(iter(setting))
+        assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, (setting, done.stderr)
+        assert name.split("_")[0] in done.stderr
+        assert not (tmp_path / "out").exists()  # nothing was started or written
