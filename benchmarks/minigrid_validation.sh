@@ -8,6 +8,8 @@
 #   STOP_SEEDS="$(seq -s ' ' 20 35)" EVAL_SEED=2000000 JOBS=16 bash benchmarks/minigrid_validation.sh
 #       # stopping at the target: judged on a third block of episodes (2,000,000+), because the stop itself
 #       # was confirmed on the validation block
+#   KC_SEEDS="$(seq -s ' ' 20 27)" EVAL_SEED=2000000 bash benchmarks/minigrid_validation.sh
+#       # KeyCorridor with its stop: 4 epochs x 256 against 10 x 64 (the config's now)
 #
 # Each job is TAG|ENV|CONFIG (or -)|SETTINGS (comma-separated key=value, or -)|SEED, trained with
 # `ppolearn train` on the preset (plus the config and settings) and judged by `ppolearn eval`.
@@ -23,9 +25,9 @@ if ! [[ "$EVAL_SEED" =~ ^[0-9]+$ ]]; then
   echo "minigrid_validation.sh: EVAL_SEED must be an integer >= 0, got '$EVAL_SEED'" >&2
   exit 2
 fi
-for s in ${PRESET_SEEDS:-} ${STOP_SEEDS:-}; do
+for s in ${PRESET_SEEDS:-} ${STOP_SEEDS:-} ${KC_SEEDS:-}; do
   if ! [[ "$s" =~ ^[0-9]+$ ]]; then
-    echo "minigrid_validation.sh: PRESET_SEEDS and STOP_SEEDS must be integers >= 0, got '$s'" >&2
+    echo "minigrid_validation.sh: PRESET_SEEDS, STOP_SEEDS and KC_SEEDS must be integers >= 0, got '$s'" >&2
     exit 2
   fi
 done
@@ -69,8 +71,16 @@ if [ -n "${PRESET_SEEDS:-}" ]; then  # how often the DoorKey preset itself passe
   exit 0
 fi
 # the rounds before the stop at target (the configs then: 200k steps, no stop)
-KC200="total_timesteps=200000,stop_at_target=false"
-KC500="total_timesteps=500000,stop_at_target=true,eval_every=20480"
+KC200="total_timesteps=200000,stop_at_target=false,n_epochs=4,batch_size=256"
+KC500="total_timesteps=500000,stop_at_target=true,eval_every=20480,n_epochs=4,batch_size=256"
+if [ -n "${KC_SEEDS:-}" ]; then  # the config's stop at 0.95, with its earlier minibatches and its current ones
+  for s in $KC_SEEDS; do
+    jobs+=("kc_stop500_950_here|MiniGrid-KeyCorridorS3R1-v0|$KC|n_epochs=4,batch_size=256|$s"
+           "kc_stop500_950_10x64|MiniGrid-KeyCorridorS3R1-v0|$KC|n_epochs=10,batch_size=64|$s")
+  done
+  printf '%s\n' "${jobs[@]}" | xargs -P "$JOBS" -I{} bash -c 'one "$@"' _ {}
+  exit 0
+fi
 if [ -n "${STOP_SEEDS:-}" ]; then  # stop once 100 validation episodes confirm the zoo's figure (or a margin above it)
   for s in $STOP_SEEDS; do
     jobs+=("dk_stop|MiniGrid-DoorKey-5x5-v0|-|target=mean_return>=0.964,stop_at_target=true|$s"

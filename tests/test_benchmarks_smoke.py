@@ -56,7 +56,13 @@ def test_minigrid_validation_script_refuses_bad_settings_before_starting(tmp_pat
     """benchmarks/minigrid_validation.sh: a bad JOBS, EVAL_SEED or seed list is one line and exit 2, with no
     run started (xargs -P 0 would start every run at once; a non-numeric seed would fail each run late)."""
     script = str(ROOT / "benchmarks" / "minigrid_validation.sh")
-    for setting in ({"JOBS": "0"}, {"EVAL_SEED": "x"}, {"STOP_SEEDS": "20 a"}, {"PRESET_SEEDS": "-1"}):
+    for setting in (
+        {"JOBS": "0"},
+        {"EVAL_SEED": "x"},
+        {"STOP_SEEDS": "20 a"},
+        {"PRESET_SEEDS": "-1"},
+        {"KC_SEEDS": "b"},
+    ):
         env = {**os.environ, "OUT": str(tmp_path / "out"), **setting}
         done = subprocess.run(["bash", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
         name = next(iter(setting))
