@@ -63,7 +63,7 @@ print(json.dumps({'tag': '$tag', 'seed': $seed, 'success': d['success_rate'], 'r
 }
 export -f one
 
-KC=benchmarks/configs/MiniGrid-KeyCorridorS3R1-v0.yaml
+KC=-  # KeyCorridor's settings: its preset (a config file in benchmarks/configs/ until 2026-11-26)
 jobs=()
 if [ -n "${PRESET_SEEDS:-}" ]; then  # how often the DoorKey preset itself passes, over many training seeds
   for s in $PRESET_SEEDS; do jobs+=("dk_preset|MiniGrid-DoorKey-5x5-v0|-|stop_at_target=false|$s"); done

@@ -105,7 +105,7 @@ ROWS = [
         "mean return >= 0.949 (the zoo's figure, at 500k)",
         "mean_return",
         0.949,
-        ("--env", "MiniGrid-KeyCorridorS3R1-v0", "--config", "benchmarks/configs/MiniGrid-KeyCorridorS3R1-v0.yaml"),
+        ("--env", "MiniGrid-KeyCorridorS3R1-v0"),
         "minigrid",
     ),
     Row(
