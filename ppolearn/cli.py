@@ -20,6 +20,10 @@ from ppolearn.errors import PPOLearnError, TrainingInterrupted
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
+WRAPPER_HELP = (
+    "wrappers around the environment, innermost first, e.g. minigrid.wrappers.FlatObsWrapper (replaces the "
+    "config's env_wrapper; wrappers with arguments: env_wrapper in a config file)"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME:VALUE",
         help="keyword arguments for the environment (gym.make), e.g. map_name:8x8 is_slippery:False",
     )
+    train.add_argument("--env-wrapper", nargs="+", default=[], metavar="PATH", help=WRAPPER_HELP)
     train.add_argument("--config", metavar="FILE", help="YAML file of config keys (overrides the preset)")
     train.add_argument(
         "--set",
@@ -130,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--env-kwargs", nargs="+", default=[], metavar="NAME:VALUE", help="keyword arguments for the environment"
     )
+    check.add_argument("--env-wrapper", nargs="+", default=[], metavar="PATH", help=WRAPPER_HELP)
 
     presets = sub.add_parser("presets", help="list the environments with tuned presets")
     presets.add_argument("--show", metavar="ENV", help="print one preset's settings")
@@ -218,6 +224,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if (
             args.env
             or args.env_kwargs
+            or args.env_wrapper
             or args.config
             or args.overrides
             or args.num_envs
@@ -249,6 +256,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = run.resolve_config(args.env, args.config, overrides)
         if args.env_kwargs:  # added to (and overriding) any env_kwargs of the preset, file or --set
             config = config.replace(env_kwargs={**config.env_kwargs, **parse_env_kwargs(args.env_kwargs)})
+        if args.env_wrapper:
+            config = config.replace(env_wrapper=args.env_wrapper)
         given = Path(args.run_dir) if args.run_dir else None
         existed = given is not None and given.exists()
         args.run_dir_used = given or make_default_run_dir(args.env, config.seed)
@@ -313,11 +322,11 @@ def _load(run_dir: str, env: Optional[str] = None, best: bool = False) -> Any:
 
     model = PPO.load(model_path(run_dir, best), device="cpu")
     if env:  # check the other id's spaces against the model's before running it
-        from ppolearn.envs import ActionSpec, ObsSpec, make_env, space_mismatch
+        from ppolearn.envs import ActionSpec, ObsSpec, configured_factory, space_mismatch
 
-        probe = make_env(env, **model.config.env_kwargs)
+        cfg = model.config
+        probe = configured_factory(env, None, cfg.env_kwargs, cfg.env_wrapper)()
         try:
-            cfg = model.config
             obs = ObsSpec.from_space(probe.observation_space, cfg.image_obs, cfg.channels_last)
             act = ActionSpec.from_space(probe.action_space)
         finally:
@@ -384,10 +393,13 @@ def cmd_check_env(args: argparse.Namespace) -> int:
     from ppolearn.envs import preset_key
     from ppolearn.envs.check import PROBLEM, check_environment, describe_spaces
 
-    config = build_config(load_preset(preset_key(args.env)), {"success": args.success} if args.success else {})
+    given = {"success": args.success} if args.success else {}
+    if args.env_wrapper:
+        given["env_wrapper"] = args.env_wrapper
+    config = build_config(load_preset(preset_key(args.env)), given)
     env_kwargs = {**config.env_kwargs, **parse_env_kwargs(args.env_kwargs)}
-    findings = check_environment(args.env, config.success, env_kwargs)
-    print(describe_spaces(args.env, env_kwargs, config.image_obs, config.channels_last))
+    findings = check_environment(args.env, config.success, env_kwargs, config.env_wrapper)
+    print(describe_spaces(args.env, env_kwargs, config.image_obs, config.channels_last, config.env_wrapper))
     for finding in findings:
         print(finding)
     problems = sum(f.severity == PROBLEM for f in findings)

@@ -36,6 +36,9 @@ class PPOConfig:
     vec_env: str = "sync"  # "sync" steps envs in this process; "async" uses subprocesses (slow envs)
     env_kwargs: Dict[str, Any] = field(default_factory=dict)  # passed to the environment's constructor (gym.make)
     # wherever ppolearn builds it: training, Ray workers, evaluation, render, resume
+    env_wrapper: List[Any] = field(default_factory=list)  # wrappers around each environment ppolearn builds,
+    # innermost first, as rl-baselines3-zoo writes them: "pkg.module.Name" or {"pkg.module.Name": {kw: value}};
+    # a single path is a list of one (ppolearn/envs/wrappers.py); recorded with the run like env_kwargs
     seed: int = 0
     device: str = "auto"  # "auto" picks CUDA when present, else CPU
     torch_threads: int = 1  # one thread is fastest for small MLPs on few cores (see BENCHMARKS.md)
@@ -132,7 +135,8 @@ class PPOConfig:
     def env_options(self) -> Dict[str, Any]:
         """The fields that say how environments are built and read (the keyword arguments of
         ``make_vec_env`` and ``GymVecEnv``), so the learner's envs and the Ray workers' are built alike."""
-        keys = ("env_kwargs", "sanitize_nonfinite", "success", "image_obs", "channels_last", "action_masking")
+        keys = ("env_kwargs", "env_wrapper", "sanitize_nonfinite", "success", "image_obs", "channels_last")
+        keys += ("action_masking",)
         return {key: getattr(self, key) for key in keys}
 
     def replace(self, **changes: Any) -> "PPOConfig":
@@ -211,6 +215,8 @@ _FIELDS = {f.name: f for f in dataclasses.fields(PPOConfig)}
 
 def _coerce(name: str, value: Any) -> Any:
     """Convert a YAML / command-line value to the field's type, or raise a ConfigError."""
+    if name == "env_wrapper":
+        return _wrapper_list(value)
     ftype = _FIELDS[name].type
     optional = getattr(ftype, "__origin__", None) is Union and type(None) in ftype.__args__
     if optional:
@@ -269,6 +275,36 @@ def _mapping(name: str, value: Any) -> Dict[str, Any]:
     if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
         raise ConfigError(f"{name}={value!r} is not allowed: expected a mapping of names to values, e.g. {{a: 1}}")
     return dict(value)
+
+
+def _wrapper_list(value: Any) -> List[Any]:
+    """``env_wrapper`` as a list of paths and {path: {keyword: value}} entries (YAML text from ``--set`` too)."""
+    if isinstance(value, str):
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            pass
+    if value is None:
+        return []
+    items = value if isinstance(value, (list, tuple)) else [value]
+    out: List[Any] = []
+    for item in items:
+        if isinstance(item, str) and item.strip():
+            out.append(item.strip())
+        elif (
+            isinstance(item, Mapping)
+            and len(item) == 1
+            and isinstance(next(iter(item)), str)
+            and isinstance(next(iter(item.values())), (Mapping, type(None)))
+        ):
+            ((path, kwargs),) = item.items()
+            out.append({path.strip(): _mapping(f"env_wrapper '{path}' keyword arguments", kwargs)})
+        else:
+            raise ConfigError(
+                f"env_wrapper={value!r} is not allowed: expected a wrapper's path ('minigrid.wrappers.FlatObsWrapper') "
+                "or a list of them, each path alone or with its keyword arguments ({path: {name: value}})"
+            )
+    return out
 
 
 def parse_env_kwargs(pairs: Iterable[str]) -> Dict[str, Any]:

@@ -23,13 +23,12 @@ deterministic policy's loop (which sampling, ``--stochastic``, or a memory core 
 
 from __future__ import annotations
 
-import functools
 from collections import deque
 from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from ppolearn.envs import EnvSpec, env_factory, official_id, with_success
+from ppolearn.envs import EnvSpec, configured_factory, official_id
 from ppolearn.envs.extras import env_failure
 from ppolearn.errors import ConfigError, EnvError
 from ppolearn.stats import mean_interval, wilson_interval
@@ -84,9 +83,9 @@ def evaluate_policy(
         raise ConfigError(f"episodes={episodes} is not allowed: must be a positive integer")
     check_disjoint(model.config, model.num_timesteps, seed, episodes)
     spec = model.env_id if env is None else env
-    # the criterion and the environment's keyword arguments travel with the model
-    made = with_success(env_factory(spec), model.config.success)
-    factory = functools.partial(made, **model.config.env_kwargs)
+    # the criterion, the environment's keyword arguments and its wrappers travel with the model
+    cfg = model.config
+    factory = configured_factory(spec, cfg.success, cfg.env_kwargs, cfg.env_wrapper)
     env_id = official_id(spec) if isinstance(spec, str) else model.env_id
     episodes_run = _run_episodes(model, factory, env_id, episodes, deterministic, seed, max(1, parallel))
     return summarize(episodes_run, env_id, seed, deterministic)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, List, Optional
 
 import numpy as np
 
-from ppolearn.envs import EnvSpec, env_factory, with_success
+from ppolearn.envs import EnvSpec, configured_factory
 from ppolearn.errors import EnvError
 
 if TYPE_CHECKING:
@@ -31,8 +31,8 @@ def render_gif(
 
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame-drawn envs: frames only, no window
     spec = model.env_id if env is None else env
-    make = with_success(env_factory(spec), model.config.success)
-    instance = make(render_mode="rgb_array", **model.config.env_kwargs)
+    cfg = model.config
+    instance = configured_factory(spec, cfg.success, cfg.env_kwargs, cfg.env_wrapper)(render_mode="rgb_array")
     frames: List[np.ndarray] = []
     try:
         for i in range(episodes):

@@ -121,12 +121,15 @@ def test_same_seed_and_worker_count_reproduce_the_weights(local_ray):
     assert not torch.equal(first, other)
 
 
-def test_workers_build_the_env_with_its_kwargs_and_every_space(local_ray):
-    # one model at a time: each holds its 2 workers, and the module's Ray has 2 CPUs
-    model = PPO("envs:FixedEpisodeEnv", verbose=0, backend="ray", num_workers=2, env_kwargs={"length": 5}, **TINY)
+def test_workers_build_the_env_with_its_kwargs_wrappers_and_every_space(local_ray):
+    # one model at a time: each holds its 2 workers, and the module's Ray has 2 CPUs; the wrapper adds the time
+    # to the observation (2 + 1 entries), which a worker that did not wrap would not match
+    wrappers = [{"gymnasium.wrappers.TimeLimit": {"max_episode_steps": 50}}, "gymnasium.wrappers.TimeAwareObservation"]
+    timed = {"env_kwargs": {"length": 5}, "env_wrapper": wrappers}
+    model = PPO("envs:FixedEpisodeEnv", verbose=0, backend="ray", num_workers=2, **timed, **TINY)
     try:
         model.learn(256)
-        assert model.recent_episode_metrics()["mean_length"] == 5
+        assert model.recent_episode_metrics()["mean_length"] == 5 and model.obs_spec.dim == 3
     finally:
         model.close()
     model = PPO("envs:MultiDiscreteActionEnv", verbose=0, backend="ray", num_workers=2, **TINY)

@@ -49,6 +49,36 @@ def test_chw_image_and_large_frames():
     assert atari.layout["cnn"] == "nature" and "NatureCNN" in atari.describe()
 
 
+def test_a_stack_of_frames_is_one_image_of_its_frames_channels():
+    # gymnasium's FrameStackObservation around an image env: (k, H, W, C) -> k * C channels, oldest frame first
+    stack = ObsSpec.from_space(S.Box(0, 255, (4, 7, 7, 3), np.uint8))
+    assert stack.images == {"image": [12, 7, 7]} and "image 4 frames of 7x7x3 uint8" in stack.describe()
+    assert stack.bytes_per_transition() == 4 * 147
+    frames = np.random.default_rng(0).integers(0, 255, (2, 4, 7, 7, 3), dtype=np.uint8)
+    encoded = stack.encode(frames, batched=True)["image"]
+    assert encoded.shape == (2, 12, 7, 7) and encoded.dtype == np.uint8
+    np.testing.assert_array_equal(encoded[:, 3 * 2 + 1], frames[:, 2, :, :, 1])  # frame 2, channel 1
+    np.testing.assert_array_equal(stack.encode(frames[0])["image"], encoded[0])
+    chw = ObsSpec.from_space(S.Box(0, 255, (2, 3, 8, 8), np.uint8))
+    assert chw.images == {"image": [6, 8, 8]} and chw.layout["channels_last"] is False
+    frames = np.random.default_rng(1).integers(0, 255, (2, 3, 8, 8), dtype=np.uint8)
+    np.testing.assert_array_equal(chw.encode(frames)["image"][4], frames[1, 1])
+
+
+def test_a_frame_stack_wrapper_trains_saves_and_predicts(tmp_path):
+    wrapper = [{"gymnasium.wrappers.FrameStackObservation": {"stack_size": 2}}]
+    model = PPO(BrightPixelEnv, env_wrapper=wrapper, **TINY)
+    model.learn(64)
+    frames = model.buffer.obs["image"]
+    assert frames.dtype == torch.uint8 and frames.shape == (32, 2, 6, 7, 7)
+    loaded = PPO.load(model.save(tmp_path / "stack.pt"))
+    env = gym.wrappers.FrameStackObservation(BrightPixelEnv(), 2)
+    obs = np.stack([env.reset(seed=i)[0] for i in range(8)])
+    np.testing.assert_array_equal(loaded.predict(obs)[0], model.predict(obs)[0])
+    assert evaluate_policy(loaded, BrightPixelEnv, episodes=4)["mean_length"] == 1  # wrapped by its config
+    model.close()
+
+
 def test_what_is_not_an_image_stays_a_vector_and_the_config_overrides():
     assert not ObsSpec.from_space(S.Box(0, 1, (7, 7, 3), np.float32)).images  # not uint8
     assert not ObsSpec.from_space(S.Box(0, 255, (7, 7), np.uint8)).images  # 2 dims

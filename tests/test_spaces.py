@@ -1,5 +1,6 @@
 """Every Gymnasium space: observation encodings, MultiDiscrete / MultiBinary heads, saving and loading models
-of each, env_kwargs from the command line, and small tasks each head has to learn."""
+of each, env_kwargs and env_wrapper from the command line and config files, and small tasks each head has to
+learn."""
 
 import json
 
@@ -14,6 +15,7 @@ from torch.distributions import Bernoulli, Categorical
 from ppolearn import PPO
 from ppolearn.checkpoint import safe_load
 from ppolearn.cli import main
+from ppolearn.config import build_config
 from ppolearn.envs import GymVecEnv
 from ppolearn.envs.spaces import ActionSpec, ObsSpec
 from ppolearn.errors import ConfigError, EnvError
@@ -275,3 +277,71 @@ def test_render_builds_the_env_with_its_kwargs(tmp_path):
     assert main([*args, "--run-dir", str(run_dir)]) == 0
     assert main(["render", str(run_dir), "--out", str(tmp_path / "p.gif")]) == 0
     assert Image.open(tmp_path / "p.gif").size == (240, 60)  # the one-row map given, not the default 4x4
+
+
+# --- env_wrapper: the user's wrappers, as rl-baselines3-zoo writes them -------------------------------------
+
+TIME_LIMIT = "gymnasium.wrappers.TimeLimit"
+
+
+def test_env_wrapper_forms_in_a_config():
+    assert build_config({"env_wrapper": "gymnasium.wrappers.FlattenObservation"}).env_wrapper == [
+        "gymnasium.wrappers.FlattenObservation"
+    ]
+    given = ["a.B", {"c.d:E": {"k": 1}}, {"f.G": None}]
+    assert build_config({"env_wrapper": given}).env_wrapper == ["a.B", {"c.d:E": {"k": 1}}, {"f.G": {}}]
+    assert build_config({"env_wrapper": "[a.B, {c.D: {k: 2}}]"}).env_wrapper == ["a.B", {"c.D": {"k": 2}}]  # --set
+    assert build_config({"env_wrapper": None}).env_wrapper == [] == build_config({}).env_wrapper
+    for bad in ([1], [{"a.B": 3}], [{"a.B": {}, "c.D": {}}], [""]):
+        with pytest.raises(ConfigError, match="env_wrapper="):
+            build_config({"env_wrapper": bad})
+
+
+def test_env_wrapper_is_recorded_and_rebuilds_the_same_env(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"env_wrapper:\n  - {TIME_LIMIT}:\n      max_episode_steps: 4\n")
+    run_dir = tmp_path / "run"
+    args = ["train", "--env", "envs:FixedEpisodeEnv", "--env-kwargs", "length:9", "--config", str(config)]
+    assert main([*args, *CLI_TINY, "--run-dir", str(run_dir)]) == 0
+    recorded = yaml.safe_load((run_dir / "config.yaml").read_text())["env_wrapper"]
+    assert recorded == [{TIME_LIMIT: {"max_episode_steps": 4}}]
+    assert json.loads((run_dir / "eval.json").read_text())["mean_length"] == 4  # cut by the wrapper, not at 9
+    capsys.readouterr()
+    assert main(["eval", str(run_dir), "--json", "--episodes", "3"]) == 0
+    assert json.loads(capsys.readouterr().out)["episode_lengths"] == [4, 4, 4]
+    assert main(["train", "--resume", str(run_dir), "--total-timesteps", "256", "--quiet"]) == 0
+    assert PPO.load(run_dir / "model.pt").num_timesteps == 256
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["env_wrapper"] == recorded
+
+
+def test_a_wrapper_that_changes_the_observation_space(tmp_path, capsys):
+    # FlattenObservation turns the Tuple (Discrete, Box) into one Box: the policy, the saved model and every
+    # later rebuild see the flat vector (an unwrapped env would not match the saved spaces)
+    flatten = "gymnasium.wrappers.FlattenObservation"
+    model = PPO("envs:TupleObsEnv", verbose=0, env_wrapper=flatten, **TINY)
+    assert model.obs_spec.describe() != PPO("envs:TupleObsEnv", verbose=0, **TINY).obs_spec.describe()
+    model.learn(64)
+    model.save(tmp_path / "m.pt")
+    loaded = PPO.load(tmp_path / "m.pt")
+    assert loaded.config.env_wrapper == [flatten]
+    assert evaluate_policy(loaded, episodes=3)["mean_length"] == 1
+    model.close()
+    main(["check-env", "envs:TupleObsEnv", "--env-wrapper", flatten])  # (the test env has no time limit: rc 1)
+    assert capsys.readouterr().out.startswith("observations: Box(5,)")  # 3 one-hot + 2
+
+
+def test_a_bad_wrapper_is_one_line_and_leaves_no_run(tmp_path, capsys):
+    cases = {
+        "nosuch_module.Wrap": "cannot import module 'nosuch_module'",
+        "gymnasium.wrappers.NoSuchWrapper": "has no class or function 'NoSuchWrapper'",
+        TIME_LIMIT: "failed on the environment: TypeError",  # its max_episode_steps is required
+        "numpy.pi": "has no class or function 'pi'",
+    }
+    for path, message in cases.items():
+        run_dir = tmp_path / "run"
+        assert main(["train", "--env", "CartPole-v1", "--env-wrapper", path, *CLI_TINY, "--run-dir", str(run_dir)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"ppolearn: error: env_wrapper '{path}'") and message in err, err
+        assert err.count("\n") == 1 and not run_dir.exists()
+    with pytest.raises(ConfigError, match="env_wrapper wraps an environment ppolearn builds"):
+        PPO(FixedEpisodeEnv(), verbose=0, env_wrapper="gymnasium.wrappers.FlattenObservation", **TINY)

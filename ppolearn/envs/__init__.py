@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 import gymnasium as gym
 import torch
@@ -13,6 +13,7 @@ from ppolearn.envs.registry import batched_class, batched_ids, is_batched_id, of
 from ppolearn.envs.spaces import ActionSpec, ObsSpec, space_mismatch
 from ppolearn.envs.success import SuccessInfo, with_success
 from ppolearn.envs.vector import GymVecEnv, OnDevice, StepResult, VecEnv, same_device
+from ppolearn.envs.wrappers import WrapperEntry, configured_factory
 from ppolearn.errors import ConfigError
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "SuccessInfo",
     "VecEnv",
     "batched_ids",
+    "configured_factory",
     "is_batched_id",
     "is_vec_env",
     "env_factory",
@@ -67,6 +69,7 @@ def make_vec_env(
     vectorization: str = "sync",
     device: Union[str, torch.device] = "cpu",
     env_kwargs: Optional[dict] = None,
+    env_wrapper: Sequence[WrapperEntry] = (),
     sanitize_nonfinite: bool = False,
     success: Optional[str] = None,
     image_obs: bool = True,
@@ -79,9 +82,10 @@ def make_vec_env(
     A ``ppolearn/`` id builds the batched tensor environment on ``device`` (``vectorization`` does not apply).
     ``image_obs``, ``channels_last`` and ``action_masking`` are the config's fields (GymVecEnv).
     """
-    if env_kwargs and (is_vec_env(env) or is_batched_id(env) or isinstance(env, gym.Env)):
+    if (env_kwargs or env_wrapper) and (is_vec_env(env) or is_batched_id(env) or isinstance(env, gym.Env)):
+        what = "env_kwargs are passed to the constructor of" if env_kwargs else "env_wrapper wraps"
         raise ConfigError(
-            "env_kwargs are passed to the constructor of an environment ppolearn builds: give an id or a factory, "
+            f"{what} an environment ppolearn builds: give an id or a factory, "
             "not an Env instance, a VecEnv or a batched ppolearn/ clone"
         )
     if is_vec_env(env):  # a ready one stays on its device; its tensors travel to the learner's
@@ -94,10 +98,11 @@ def make_vec_env(
         num_envs,
         vectorization,
         device,
-        env_kwargs,
-        sanitize_nonfinite,
-        success,
-        image_obs,
-        channels_last,
-        action_masking,
+        env_kwargs=env_kwargs,
+        env_wrapper=env_wrapper,
+        sanitize_nonfinite=sanitize_nonfinite,
+        success=success,
+        image_obs=image_obs,
+        channels_last=channels_last,
+        action_masking=action_masking,
     )

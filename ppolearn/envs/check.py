@@ -7,17 +7,16 @@ warnings) are worth a look but ppolearn copes with them.
 
 from __future__ import annotations
 
-import functools
 import re
 import warnings
-from typing import Any, Callable, Dict, List, NamedTuple, Optional
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence
 
 import gymnasium as gym
 from gymnasium.utils.env_checker import check_env as gymnasium_check_env
 
-from ppolearn.envs.make import EnvSpec, env_factory
+from ppolearn.envs.make import EnvSpec
 from ppolearn.envs.spaces import ActionSpec, ObsSpec, action_scaling, bounded_dimensions, mapped_dimensions
-from ppolearn.envs.success import with_success
+from ppolearn.envs.wrappers import WrapperEntry, configured_factory
 from ppolearn.errors import EnvError
 
 PROBLEM, NOTE = "problem", "note"
@@ -35,14 +34,18 @@ class Finding(NamedTuple):
 
 
 def check_environment(
-    env: EnvSpec, success: Optional[str] = None, env_kwargs: Optional[Dict[str, Any]] = None
+    env: EnvSpec,
+    success: Optional[str] = None,
+    env_kwargs: Optional[Dict[str, Any]] = None,
+    env_wrapper: Sequence[WrapperEntry] = (),
 ) -> List[Finding]:
     """Every finding for ``env`` (an id, ``module:Env-v0``, ``module:ClassName`` or a factory); [] if clean.
 
     ``success`` is the criterion training would add (the preset's, for a known id), so an environment
-    that relies on one is not told to report ``is_success`` itself; ``env_kwargs`` go to its constructor.
+    that relies on one is not told to report ``is_success`` itself; ``env_kwargs`` go to its constructor and
+    ``env_wrapper`` wraps it, as in training.
     """
-    factory = functools.partial(with_success(env_factory(env), success), **(env_kwargs or {}))
+    factory = configured_factory(env, success, env_kwargs, env_wrapper)
     instance = factory()
     try:
         findings = _gymnasium_checker(factory)
@@ -60,10 +63,11 @@ def describe_spaces(
     env_kwargs: Optional[Dict[str, Any]] = None,
     image_obs: bool = True,
     channels_last: Optional[bool] = None,
+    env_wrapper: Sequence[WrapperEntry] = (),
 ) -> str:
     """What the policy will see and do, in two lines: each observation entry's encoding (images with the
     CNN they get: ``image 7x7x3 uint8 -> small CNN``), the action space and where its masks come from."""
-    instance = env_factory(env)(**(env_kwargs or {}))
+    instance = configured_factory(env, None, env_kwargs, env_wrapper)()
     try:
         with warnings.catch_warnings():  # a dropped Text entry is reported by check_environment
             warnings.simplefilter("ignore")

@@ -54,20 +54,25 @@ def dict_key_order(keys: Sequence[str]) -> List[str]:
 
 def image_layout(space: gym.spaces.Box, image_obs: bool, channels_last: Optional[bool]) -> Optional[Node]:
     """The layout of an image entry, or None where the Box is not one: uint8, 3 dims, 1-4 channels at an end
-        (``channels_last`` forces which end; None reads it from the shape, the last end first as Gymnasium's
-        render frames and MiniGrid have it). ``image_obs=False`` treats every Box as a vector. Grids under 4 px
-    on a side stay vectors (too small for three 2x2 convolutions)."""
+    (``channels_last`` forces which end; None reads it from the shape, the last end first as Gymnasium's
+    render frames and MiniGrid have it). ``image_obs=False`` treats every Box as a vector. Grids under 4 px
+    on a side stay vectors (too small for three 2x2 convolutions).
+
+    A 4-dim uint8 Box is a stack of such frames, oldest first (``gymnasium.wrappers.FrameStackObservation``
+    around an image environment): its frames' channels go side by side, so the CNN sees k frames of C
+    channels as one image of k * C channels."""
     shape = list(space.shape)
-    if not image_obs or space.dtype != np.uint8 or len(shape) != 3:
+    if not image_obs or space.dtype != np.uint8 or len(shape) not in (3, 4):
         return None
+    frame = shape[-3:]
     if channels_last is None:
-        if 1 <= shape[-1] <= 4:
+        if 1 <= frame[-1] <= 4:
             channels_last = True
-        elif 1 <= shape[0] <= 4:
+        elif 1 <= frame[0] <= 4:
             channels_last = False
         else:
             return None
-    height, width = shape[:2] if channels_last else shape[1:]
+    height, width = frame[:2] if channels_last else frame[1:]
     if min(height, width) < SMALL_CNN_MIN_SIDE:
         return None
     cnn = "nature" if min(height, width) >= NATURE_CNN_MIN_SIDE else "small"
@@ -75,9 +80,11 @@ def image_layout(space: gym.spaces.Box, image_obs: bool, channels_last: Optional
 
 
 def image_chw(node: Node) -> List[int]:
-    """An image entry's (channels, height, width), as the buffer stores it and the CNN reads it."""
-    shape = node["shape"]
-    return [shape[2], shape[0], shape[1]] if node["channels_last"] else list(shape)
+    """An image entry's (channels, height, width), as the buffer stores it and the CNN reads it (a stack of
+    k frames: k times the channels)."""
+    *stack, a, b, c = node["shape"]
+    frames = int(np.prod(stack))  # 1 for a single frame
+    return [frames * c, a, b] if node["channels_last"] else [frames * a, b, c]
 
 
 def _layout(space: gym.Space, where: str, image_obs: bool = True, channels_last: Optional[bool] = None) -> Node:
@@ -157,14 +164,18 @@ class _OneHot:
 
 
 class _Image:
-    """An image entry -> uint8 (rows, C, H, W): kept as bytes (a quarter of float32's memory in the buffer)."""
+    """An image entry -> uint8 (rows, C, H, W): kept as bytes (a quarter of float32's memory in the buffer).
+    A stack of frames -> (rows, k * C, H, W), frame by frame."""
 
     def __init__(self, node: Node) -> None:
         self.shape, self.channels_last = tuple(node["shape"]), node["channels_last"]
+        self.chw = tuple(image_chw(node))
 
     def __call__(self, obs: Any) -> np.ndarray:
         frames = np.asarray(obs, dtype=np.uint8).reshape(-1, *self.shape)
-        return np.moveaxis(frames, -1, 1) if self.channels_last else frames
+        if self.channels_last:
+            frames = np.moveaxis(frames, -1, -3)  # (rows, [k,] H, W, C) -> (rows, [k,] C, H, W)
+        return frames.reshape(-1, *self.chw) if len(self.shape) == 4 else frames
 
 
 def image_key(path: tuple) -> str:
@@ -179,7 +190,7 @@ def _encoders(node: Node, path: tuple = ()) -> List[tuple]:
     observations is one loop over them."""
     kind = node["type"]
     if kind == "image":
-        return [(path, _Image(node), 3, image_key(path))]
+        return [(path, _Image(node), len(node["shape"]), image_key(path))]
     if kind in ("box", "multi_binary"):
         width = _width(node)
         return [(path, lambda obs: np.asarray(obs, dtype=np.float32).reshape(-1, width), len(node["shape"]), None)]
@@ -214,7 +225,9 @@ def _describe(node: Node) -> str:
         return "Text (dropped)"
     if kind == "image":
         cnn = "NatureCNN" if node["cnn"] == "nature" else "small CNN"
-        return f"image {'x'.join(str(n) for n in node['shape'])} uint8 -> {cnn}"
+        *stack, a, b, c = node["shape"]
+        frames = f"{stack[0]} frames of " if stack else ""
+        return f"image {frames}{a}x{b}x{c} uint8 -> {cnn}"
     if kind == "dict":
         return "Dict(" + ", ".join(f"{k}: {_describe(i)}" for k, i in zip(node["keys"], node["items"])) + ")"
     return "Tuple(" + ", ".join(_describe(i) for i in node["items"]) + ")"

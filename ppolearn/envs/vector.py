@@ -24,10 +24,11 @@ import numpy as np
 import torch
 
 from ppolearn.envs.extras import env_failure
-from ppolearn.envs.make import EnvSpec, env_factory, env_id_of
+from ppolearn.envs.make import EnvSpec, env_id_of
 from ppolearn.envs.obs import Obs, obs_assign, obs_map, obs_tensor
 from ppolearn.envs.spaces import VECTOR_KEY, ActionSpec, ObsSpec
-from ppolearn.envs.success import SuccessInfo, with_success
+from ppolearn.envs.success import SuccessInfo
+from ppolearn.envs.wrappers import WrapperEntry, configured_factory
 from ppolearn.errors import EnvError
 
 
@@ -124,6 +125,7 @@ class GymVecEnv:
         vectorization: str = "sync",
         device: torch.device | str = "cpu",
         env_kwargs: Optional[dict] = None,
+        env_wrapper: Sequence[WrapperEntry] = (),
         sanitize_nonfinite: bool = False,
         success: Optional[str] = None,
         image_obs: bool = True,
@@ -131,7 +133,8 @@ class GymVecEnv:
         action_masking: str = "auto",
     ) -> None:
         """``image_obs`` and ``channels_last`` say which Boxes are images (ObsSpec.from_space);
-        ``action_masking`` is "auto" (masks where the environment gives them), "true" (it must) or "false"."""
+        ``action_masking`` is "auto" (masks where the environment gives them), "true" (it must) or "false";
+        ``env_wrapper`` wraps each environment built from an id or factory (ppolearn/envs/wrappers.py)."""
         self.env_id = env_id_of(env)
         self.num_envs = num_envs
         self.device = torch.device(device)
@@ -140,9 +143,7 @@ class GymVecEnv:
                 env = SuccessInfo(env, success)
             fns: Sequence[Callable[[], gym.Env]] = _instance_factories(env, num_envs)
         else:
-            factory = with_success(env_factory(env), success)
-            kwargs = env_kwargs or {}
-            fns = [lambda: factory(**kwargs) for _ in range(num_envs)]
+            fns = [configured_factory(env, success, env_kwargs, env_wrapper)] * num_envs
         mode = gym.vector.AutoresetMode.SAME_STEP
         if vectorization == "async":
             self.envs: gym.vector.VectorEnv = gym.vector.AsyncVectorEnv(fns, autoreset_mode=mode)

@@ -1,0 +1,95 @@
+"""The user's wrappers around every environment ppolearn builds (config ``env_wrapper``).
+
+rl-baselines3-zoo's form: one class path, or a list of them, each optionally with keyword arguments::
+
+    env_wrapper: minigrid.wrappers.FlatObsWrapper
+    env_wrapper:
+      - gymnasium.wrappers.TimeLimit: {max_episode_steps: 50}
+      - gymnasium.wrappers.FlattenObservation
+
+A path is ``package.module.Name`` (or ``package.module:Name``); ``Name`` is a ``gymnasium.Wrapper`` class or
+any callable taking the environment (and the keyword arguments) and returning one. The first in the list is
+applied first (innermost). They wrap the environment after its constructor's ``env_kwargs`` and the success
+criterion (which reads the environment as it is), so the policy sees what the last wrapper returns, in
+training, the Ray workers, evaluation, render and resume alike. Every failure is one :class:`EnvError` line.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import gymnasium as gym
+
+from ppolearn.envs.make import EnvSpec, env_factory
+from ppolearn.envs.success import with_success
+from ppolearn.errors import EnvError
+
+# One entry of ``env_wrapper``: a path, or {path: {keyword: value}} (the config normalises to these two forms)
+WrapperEntry = Union[str, Dict[str, Dict[str, Any]]]
+
+
+def wrapper_entries(entries: Sequence[WrapperEntry]) -> List[Tuple[str, Dict[str, Any]]]:
+    """Each entry as (path, keyword arguments)."""
+    out = []
+    for entry in entries:
+        if isinstance(entry, str):
+            out.append((entry, {}))
+        else:
+            ((path, kwargs),) = entry.items()
+            out.append((path, dict(kwargs or {})))
+    return out
+
+
+def resolve_wrapper(path: str) -> Callable[..., gym.Env]:
+    """The class or callable a path names, imported."""
+    module_name, sep, name = path.partition(":") if ":" in path else path.rpartition(".")
+    if not sep or not module_name or not name:
+        raise EnvError(f"env_wrapper '{path}' is not a path such as 'minigrid.wrappers.FlatObsWrapper'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise EnvError(f"env_wrapper '{path}': cannot import module '{module_name}' ({exc})") from None
+    wrapper = getattr(module, name, None)
+    if wrapper is None or not callable(wrapper):
+        raise EnvError(f"env_wrapper '{path}': module '{module_name}' has no class or function '{name}'")
+    return wrapper
+
+
+def with_wrappers(factory: Callable[..., gym.Env], entries: Sequence[WrapperEntry]) -> Callable[..., gym.Env]:
+    """The factory itself when there are no wrappers, else one whose environments come wrapped in them.
+
+    The paths are imported here, once, so that a misspelt one fails before any environment is built."""
+    if not entries:
+        return factory
+    wrappers = [(path, resolve_wrapper(path), kwargs) for path, kwargs in wrapper_entries(entries)]
+
+    def make(**kwargs: Any) -> gym.Env:
+        env = factory(**kwargs)
+        for path, wrapper, wrapper_kwargs in wrappers:
+            try:
+                wrapped = wrapper(env, **wrapper_kwargs)
+            except EnvError:
+                raise
+            except Exception as exc:
+                raise EnvError(f"env_wrapper '{path}' failed on the environment: {type(exc).__name__}: {exc}") from exc
+            if not isinstance(wrapped, gym.Env):
+                raise EnvError(f"env_wrapper '{path}' returned {type(wrapped).__name__}, not a gymnasium.Env")
+            env = wrapped
+        return env
+
+    return make
+
+
+def configured_factory(
+    env: EnvSpec,
+    success: Optional[str] = None,
+    env_kwargs: Optional[Dict[str, Any]] = None,
+    env_wrapper: Sequence[WrapperEntry] = (),
+) -> Callable[..., gym.Env]:
+    """One environment of ``env`` as a config builds it: the constructor's ``env_kwargs``, the ``success``
+    criterion, then the ``env_wrapper`` wrappers. Keyword arguments of a call (``render_mode``) go to the
+    constructor too."""
+    made = with_wrappers(with_success(env_factory(env), success), env_wrapper)
+    return functools.partial(made, **(env_kwargs or {}))
