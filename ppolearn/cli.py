@@ -86,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     tune = sub.add_parser("tune", help="search hyperparameters that reach the target on every seed (Optuna)")
     tune.add_argument("--env", required=True, help="the environment, as for train")
+    tune.add_argument(
+        "--env-kwargs", nargs="+", default=[], metavar="NAME:VALUE", help="keyword arguments for the environment"
+    )
+    tune.add_argument("--env-wrapper", nargs="+", default=[], metavar="PATH", help=WRAPPER_HELP)
     tune.add_argument("--trials", type=int, default=20, metavar="N", help="trials to run now (default: 20)")
     tune.add_argument("--budget", type=int, metavar="STEPS", help="training steps per seed (default: the preset's)")
     tune.add_argument("--seeds", type=int, metavar="K", help="seeds each trial trains on (default: 3)")
@@ -294,8 +298,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def _tune(args: argparse.Namespace, tune: Any) -> Dict[str, Any]:
+    from ppolearn.config import parse_env_kwargs
+
     return tune(
         args.env,
+        env_kwargs=parse_env_kwargs(args.env_kwargs) or None,
+        env_wrapper=args.env_wrapper or None,
         trials=args.trials,
         budget=args.budget,
         seeds=args.seeds,

@@ -91,9 +91,13 @@ def _settings(
     target: Optional[str],
     pruner: Optional[str],
     seed: Optional[int],
+    env_kwargs: Optional[Dict[str, Any]] = None,
+    env_wrapper: Optional[List[Any]] = None,
 ) -> Dict[str, Any]:
     """Check a new study's settings and fill the defaults; everything a worker needs, as JSON."""
-    base = resolve_config(env, None, {})
+    # the environment's constructor arguments and wrappers: the preset's, or those given (for every trial)
+    given = {k: v for k, v in (("env_kwargs", env_kwargs), ("env_wrapper", env_wrapper)) if v is not None}
+    base = resolve_config(env, None, given)
     budget = base.total_timesteps if budget is None else budget
     seeds = 3 if seeds is None else seeds
     episodes = 50 if episodes is None else episodes
@@ -127,14 +131,17 @@ def _settings(
         "pruner": pruner,
         "seed": int(seed or 0),
         "space": space_specs(parsed),
+        "env_kwargs": base.env_kwargs,
+        "env_wrapper": base.env_wrapper,
         "base": _base(base),
     }
 
 
-# what trial_config sets for every trial whatever the preset says: not part of the base a study keeps
+# what trial_config sets for every trial whatever the preset says: not part of the base a study keeps (the
+# environment's arguments and wrappers are kept as settings of their own)
 _PER_TRIAL = (
     "total_timesteps", "seed", "eval_every", "eval_during_episodes", "eval_episodes", "target",
-    "stop_at_target", "backend", "device",
+    "stop_at_target", "backend", "device", "env_kwargs", "env_wrapper",
 )  # fmt: skip
 
 
@@ -148,12 +155,13 @@ def _check_resume(stored: Dict[str, Any], given: Dict[str, Any]) -> None:
         if value is not None and stored.get(key) != value:
             raise ConfigError(
                 f"the study was started with {key}={stored.get(key)!r}; --resume continues it as it is "
-                f"(leave out --{key}, or start another study with --study-dir)"
+                f"(leave out --{key.replace('_', '-')}, or start another study with --study-dir)"
             )
     # Why: trials build their config from the preset and the defaults of the ppolearn that runs them; if
     # those changed since the study began, new trials would not be comparable with the old ones.
     if "base" in stored:  # studies started before the base was kept cannot be checked
-        then, now = stored["base"], _base(resolve_config(stored["env"], None, {}))
+        then = {k: v for k, v in stored["base"].items() if k not in _PER_TRIAL}  # as _base keeps them now
+        now = _base(resolve_config(stored["env"], None, {}))
         changed = [f"{k} {then.get(k, '(unset)')!r} -> {now.get(k, '(unset)')!r}" for k in sorted({*then, *now})
                    if then.get(k, "(unset)") != now.get(k, "(unset)")]  # fmt: skip
         if changed:
@@ -168,7 +176,8 @@ def _check_resume(stored: Dict[str, Any], given: Dict[str, Any]) -> None:
 
 def trial_config(settings: Mapping[str, Any], values: Mapping[str, Any], seed: int) -> PPOConfig:
     """The config one seed of a trial trains with."""
-    base = resolve_config(settings["env"], None, {})
+    environment = {k: settings[k] for k in ("env_kwargs", "env_wrapper") if k in settings}
+    base = resolve_config(settings["env"], None, environment)
     tuned = to_config_values(values, base)
     budget = settings["budget"]
     return build_config(
@@ -416,8 +425,12 @@ def tune(
     seed: Optional[int] = None,
     storage: Optional[str] = None,
     quiet: bool = False,
+    env_kwargs: Optional[Dict[str, Any]] = None,
+    env_wrapper: Optional[List[Any]] = None,
 ) -> Dict[str, Any]:
     """Run ``trials`` more trials of a study on ``env``; write best.yaml, the tables and plots; a summary.
+
+    ``env_kwargs`` and ``env_wrapper`` (config fields) build every trial's environment; None keeps the preset's.
 
     ``resume`` continues the study in ``study_dir`` with the settings it was started with. ``storage`` is an
     Optuna RDB URL (default: SQLite in the study directory; a server database for Ray across machines).
@@ -442,7 +455,9 @@ def tune(
             f"'{study_dir}' already holds a study: continue it with --resume, or choose another --study-dir"
         )
     if not resume:  # check everything before creating anything
-        settings = _settings(env, budget, seeds, objective, space, episodes, evals, target, pruner, seed)
+        settings = _settings(
+            env, budget, seeds, objective, space, episodes, evals, target, pruner, seed, env_kwargs, env_wrapper
+        )
     with claim(study_dir, fresh=False):  # one tune process per study directory
         rdb = _storage(url)
         if resume:
@@ -451,7 +466,12 @@ def tune(
             if space is not None:
                 raise ConfigError("--resume continues the study with its own search space: leave out --space")
             given = {"env": env, "budget": budget, "seeds": seeds, "objective": objective, "episodes": episodes}
-            _check_resume(settings, {**given, "evals": evals, "target": target, "pruner": pruner, "seed": seed})
+            given.update(evals=evals, target=target, pruner=pruner, seed=seed)
+            if env_kwargs is not None or env_wrapper is not None:  # as build_config would normalise them
+                environment = build_config({"env_kwargs": env_kwargs, "env_wrapper": env_wrapper})
+                given.update(env_kwargs=environment.env_kwargs if env_kwargs is not None else None)
+                given.update(env_wrapper=environment.env_wrapper if env_wrapper is not None else None)
+            _check_resume(settings, given)
             _fail_stale(study, rdb)
         else:
             study = optuna.create_study(study_name=STUDY_NAME, storage=rdb, direction="maximize")
@@ -542,6 +562,9 @@ def _write_best(best: Any, path: Path, settings: Mapping[str, Any]) -> None:
     values["total_timesteps"] = settings["budget"]
     if settings.get("target"):
         values["target"] = settings["target"]
+    for key in ("env_kwargs", "env_wrapper"):  # the environment every trial had (train --config rebuilds it)
+        if settings.get(key):
+            values[key] = settings[key]
     header = (
         f"# ppolearn tune: trial {best.number} of the study on {settings['env']}: {settings['objective']} "
         f"{best.user_attrs.get('figure'):.4g}\n# (mean over {settings['seeds']} seeds x {settings['episodes']} "

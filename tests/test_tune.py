@@ -83,6 +83,27 @@ def test_resume_refuses_when_the_preset_or_defaults_changed(cartpole_study, monk
     assert load_study_summary(cartpole_study)["trials"] == before  # nothing was added
 
 
+def test_env_kwargs_and_wrappers_build_every_trial_and_go_into_best_yaml(tmp_path, capsys):
+    space = write_space(tmp_path / "space.yaml", TINY_SPACE)
+    study = tmp_path / "study"
+    wrapper = "gymnasium.wrappers.TimeAwareObservation"  # needs the time limit the kwargs below do not remove
+    args = ["tune", "--env", "envs:FixedEpisodeEnv", "--env-kwargs", "length:6", "truncate:true"]
+    args += ["--env-wrapper", "gymnasium.wrappers.FlattenObservation", "--objective", "mean_return"]
+    assert main([*args, "--trials", "1", "--space", space, "--study-dir", str(study), *QUICK]) == 0
+    best = yaml.safe_load((study / "best.yaml").read_text())
+    assert best["env_kwargs"] == {"length": 6, "truncate": True}
+    assert best["env_wrapper"] == ["gymnasium.wrappers.FlattenObservation"]
+    settings = load_study_summary(study)["settings"]
+    assert trial_config(settings, {}, 0).env_kwargs == {"length": 6, "truncate": True}
+    figures = list(csv.DictReader((study / "trials.csv").open()))
+    assert float(figures[0]["figure"]) == 6.0  # reward 1 per step for the 6 steps the kwargs give
+    # resumed: the same arguments may be given again, others may not
+    resume = ["tune", "--env", "envs:FixedEpisodeEnv", "--study-dir", str(study), "--resume", "--trials", "1"]
+    assert main([*resume, "--env-kwargs", "length:6", "truncate:true", "--quiet"]) == 0
+    assert main([*resume, "--env-wrapper", wrapper, "--quiet"]) == 2
+    assert "started with env_wrapper=" in capsys.readouterr().err
+
+
 def test_crashing_trial_is_recorded_failed_and_the_study_goes_on(tmp_path):
     envs.CrashOnceEnv.crashes_left = 1
     space = write_space(tmp_path / "space.yaml", TINY_SPACE)
