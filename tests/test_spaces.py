@@ -345,3 +345,13 @@ def test_a_bad_wrapper_is_one_line_and_leaves_no_run(tmp_path, capsys):
         assert err.count("\n") == 1 and not run_dir.exists()
     with pytest.raises(ConfigError, match="env_wrapper wraps an environment ppolearn builds"):
         PPO(FixedEpisodeEnv(), verbose=0, env_wrapper="gymnasium.wrappers.FlattenObservation", **TINY)
+
+
+def test_wrappers_given_to_make_vec_env_directly():
+    from ppolearn.envs import make_vec_env
+
+    env = make_vec_env("CartPole-v1", 2, env_wrapper="gymnasium.wrappers.TimeAwareObservation")  # one, not a list
+    assert env.obs_spec.dim == 4 + 1
+    env.close()
+    with pytest.raises(EnvError, match="neither a path"):
+        make_vec_env("CartPole-v1", 2, env_wrapper=[{"a.B": {}, "c.D": {}}])

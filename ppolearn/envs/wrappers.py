@@ -30,15 +30,17 @@ from ppolearn.errors import EnvError
 WrapperEntry = Union[str, Dict[str, Dict[str, Any]]]
 
 
-def wrapper_entries(entries: Sequence[WrapperEntry]) -> List[Tuple[str, Dict[str, Any]]]:
-    """Each entry as (path, keyword arguments)."""
+def wrapper_entries(entries: Union[WrapperEntry, Sequence[WrapperEntry]]) -> List[Tuple[str, Dict[str, Any]]]:
+    """Each entry as (path, keyword arguments); one entry alone is a list of one."""
     out = []
-    for entry in entries:
+    for entry in [entries] if isinstance(entries, (str, dict)) else entries:
         if isinstance(entry, str):
             out.append((entry, {}))
-        else:
+        elif isinstance(entry, dict) and len(entry) == 1 and isinstance(next(iter(entry.values())), (dict, type(None))):
             ((path, kwargs),) = entry.items()
             out.append((path, dict(kwargs or {})))
+        else:
+            raise EnvError(f"env_wrapper entry {entry!r} is neither a path nor {{path: {{keyword: value}}}}")
     return out
 
 
@@ -57,7 +59,9 @@ def resolve_wrapper(path: str) -> Callable[..., gym.Env]:
     return wrapper
 
 
-def with_wrappers(factory: Callable[..., gym.Env], entries: Sequence[WrapperEntry]) -> Callable[..., gym.Env]:
+def with_wrappers(
+    factory: Callable[..., gym.Env], entries: Union[WrapperEntry, Sequence[WrapperEntry]]
+) -> Callable[..., gym.Env]:
     """The factory itself when there are no wrappers, else one whose environments come wrapped in them.
 
     The paths are imported here, once, so that a misspelt one fails before any environment is built."""
@@ -86,7 +90,7 @@ def configured_factory(
     env: EnvSpec,
     success: Optional[str] = None,
     env_kwargs: Optional[Dict[str, Any]] = None,
-    env_wrapper: Sequence[WrapperEntry] = (),
+    env_wrapper: Union[WrapperEntry, Sequence[WrapperEntry]] = (),
 ) -> Callable[..., gym.Env]:
     """One environment of ``env`` as a config builds it: the constructor's ``env_kwargs``, the ``success``
     criterion, then the ``env_wrapper`` wrappers. Keyword arguments of a call (``render_mode``) go to the
