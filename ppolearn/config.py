@@ -18,6 +18,7 @@ import yaml
 from ppolearn.envs.goal_shaping import MODES as SHAPING_MODES
 from ppolearn.envs.registry import official_id
 from ppolearn.envs.success import TARGET_PATTERN, criterion_names
+from ppolearn.envs.wrappers import wrapper_entries
 from ppolearn.errors import ConfigError
 
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -135,8 +136,10 @@ class PPOConfig:
     def env_options(self) -> Dict[str, Any]:
         """The fields that say how environments are built and read (the keyword arguments of
         ``make_vec_env`` and ``GymVecEnv``), so the learner's envs and the Ray workers' are built alike."""
-        keys = ("env_kwargs", "env_wrapper", "sanitize_nonfinite", "success", "image_obs", "channels_last")
-        keys += ("action_masking",)
+        keys = (
+            "env_kwargs", "env_wrapper", "sanitize_nonfinite", "success", "image_obs", "channels_last",
+            "action_masking",
+        )  # fmt: skip
         return {key: getattr(self, key) for key in keys}
 
     def replace(self, **changes: Any) -> "PPOConfig":
@@ -284,27 +287,7 @@ def _wrapper_list(value: Any) -> List[Any]:
             value = yaml.safe_load(value)
         except yaml.YAMLError:
             pass
-    if value is None:
-        return []
-    items = value if isinstance(value, (list, tuple)) else [value]
-    out: List[Any] = []
-    for item in items:
-        if isinstance(item, str) and item.strip():
-            out.append(item.strip())
-        elif (
-            isinstance(item, Mapping)
-            and len(item) == 1
-            and isinstance(next(iter(item)), str)
-            and isinstance(next(iter(item.values())), (Mapping, type(None)))
-        ):
-            ((path, kwargs),) = item.items()
-            out.append({path.strip(): _mapping(f"env_wrapper '{path}' keyword arguments", kwargs)})
-        else:
-            raise ConfigError(
-                f"env_wrapper={value!r} is not allowed: expected a wrapper's path ('minigrid.wrappers.FlatObsWrapper') "
-                "or a list of them, each path alone or with its keyword arguments ({path: {name: value}})"
-            )
-    return out
+    return wrapper_entries(value)
 
 
 def parse_env_kwargs(pairs: Iterable[str]) -> Dict[str, Any]:

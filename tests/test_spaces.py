@@ -353,5 +353,5 @@ def test_wrappers_given_to_make_vec_env_directly():
     env = make_vec_env("CartPole-v1", 2, env_wrapper="gymnasium.wrappers.TimeAwareObservation")  # one, not a list
     assert env.obs_spec.dim == 4 + 1
     env.close()
-    with pytest.raises(EnvError, match="neither a path"):
+    with pytest.raises(ConfigError, match="neither a path"):  # the config's own check of the form
         make_vec_env("CartPole-v1", 2, env_wrapper=[{"a.B": {}, "c.D": {}}])

@@ -18,29 +18,40 @@ from __future__ import annotations
 
 import functools
 import importlib
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 import gymnasium as gym
 
 from ppolearn.envs.make import EnvSpec, env_factory
 from ppolearn.envs.success import with_success
-from ppolearn.errors import EnvError
+from ppolearn.errors import ConfigError, EnvError
 
 # One entry of ``env_wrapper``: a path, or {path: {keyword: value}} (the config normalises to these two forms)
 WrapperEntry = Union[str, Dict[str, Dict[str, Any]]]
 
 
-def wrapper_entries(entries: Union[WrapperEntry, Sequence[WrapperEntry]]) -> List[Tuple[str, Dict[str, Any]]]:
-    """Each entry as (path, keyword arguments); one entry alone is a list of one."""
-    out = []
-    for entry in [entries] if isinstance(entries, (str, dict)) else entries:
-        if isinstance(entry, str):
-            out.append((entry, {}))
-        elif isinstance(entry, dict) and len(entry) == 1 and isinstance(next(iter(entry.values())), (dict, type(None))):
+def wrapper_entries(value: Any) -> List[WrapperEntry]:
+    """``env_wrapper`` checked and normalised: a list of paths and ``{path: {keyword: value}}`` entries (one
+    entry alone, or None, is a list of one, or of none). The one check of the form, for the config and for
+    code that hands wrappers to ``make_vec_env`` directly."""
+    if value is None:
+        return []
+    out: List[WrapperEntry] = []
+    for entry in [value] if isinstance(value, (str, Mapping)) else value:
+        if isinstance(entry, str) and entry.strip():
+            out.append(entry.strip())
+            continue
+        if isinstance(entry, Mapping) and len(entry) == 1:
             ((path, kwargs),) = entry.items()
-            out.append((path, dict(kwargs or {})))
-        else:
-            raise EnvError(f"env_wrapper entry {entry!r} is neither a path nor {{path: {{keyword: value}}}}")
+            kwargs = {} if kwargs is None else kwargs
+            if isinstance(path, str) and isinstance(kwargs, Mapping) and all(isinstance(k, str) for k in kwargs):
+                out.append({path.strip(): dict(kwargs)})
+                continue
+        raise ConfigError(
+            f"env_wrapper={value!r} is not allowed: expected a wrapper's path ('minigrid.wrappers.FlatObsWrapper') "
+            "or a list of them, each path alone or with its keyword arguments ({path: {name: value}}); "
+            f"{entry!r} is neither a path nor that"
+        )
     return out
 
 
@@ -60,14 +71,15 @@ def resolve_wrapper(path: str) -> Callable[..., gym.Env]:
 
 
 def with_wrappers(
-    factory: Callable[..., gym.Env], entries: Union[WrapperEntry, Sequence[WrapperEntry]]
+    factory: Callable[..., gym.Env], entries: Union[WrapperEntry, Sequence[WrapperEntry], None]
 ) -> Callable[..., gym.Env]:
     """The factory itself when there are no wrappers, else one whose environments come wrapped in them.
 
     The paths are imported here, once, so that a misspelt one fails before any environment is built."""
-    if not entries:
+    pairs = [(e, {}) if isinstance(e, str) else next(iter(e.items())) for e in wrapper_entries(entries)]
+    if not pairs:
         return factory
-    wrappers = [(path, resolve_wrapper(path), kwargs) for path, kwargs in wrapper_entries(entries)]
+    wrappers = [(path, resolve_wrapper(path), kwargs) for path, kwargs in pairs]
 
     def make(**kwargs: Any) -> gym.Env:
         env = factory(**kwargs)
