@@ -51,7 +51,10 @@ def training_seeds(config: PPOConfig, num_timesteps: int) -> range:
 
 
 def check_disjoint(config: PPOConfig, num_timesteps: int, seed: int, episodes: int) -> None:
-    """Refuse evaluation seeds that a training episode of this run started from."""
+    """Refuse evaluation seeds that a training episode of this run started from (and negative ones, which
+    Gymnasium's reset refuses)."""
+    if seed < 0:
+        raise ConfigError(f"evaluation seed {seed} is not allowed: must be an integer >= 0 (default {TEST_SEED})")
     train = training_seeds(config, num_timesteps)
     if seed < train.stop and train.start < seed + episodes:
         raise ConfigError(

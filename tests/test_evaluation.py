@@ -91,6 +91,8 @@ def test_seed_blocks_are_disjoint_and_overlap_is_refused():
         check_disjoint(config, 1280, 0, 100)
     with pytest.raises(ConfigError, match="overlap"):
         check_disjoint(config, 1280, 20, 1)
+    with pytest.raises(ConfigError, match="evaluation seed -50 is not allowed"):  # Gymnasium refuses it at reset
+        check_disjoint(config, 1280, -50, 2)
 
 
 def test_evaluate_refuses_training_seeds(tmp_path, capsys):

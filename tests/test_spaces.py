@@ -292,7 +292,7 @@ def test_env_wrapper_forms_in_a_config():
     assert build_config({"env_wrapper": given}).env_wrapper == ["a.B", {"c.d:E": {"k": 1}}, {"f.G": {}}]
     assert build_config({"env_wrapper": "[a.B, {c.D: {k: 2}}]"}).env_wrapper == ["a.B", {"c.D": {"k": 2}}]  # --set
     assert build_config({"env_wrapper": None}).env_wrapper == [] == build_config({}).env_wrapper
-    for bad in ([1], [{"a.B": 3}], [{"a.B": {}, "c.D": {}}], [""]):
+    for bad in ([1], [{"a.B": 3}], [{"a.B": {}, "c.D": {}}], [""], 5, True, "5", {1, 2}):  # "5": --set env_wrapper=5
         with pytest.raises(ConfigError, match="env_wrapper="):
             build_config({"env_wrapper": bad})
 

@@ -37,7 +37,8 @@ def wrapper_entries(value: Any) -> List[WrapperEntry]:
     if value is None:
         return []
     out: List[WrapperEntry] = []
-    for entry in [value] if isinstance(value, (str, Mapping)) else value:
+    # a path or {path: ...} alone is a list of one; any other non-list (a number, true) is checked as an entry
+    for entry in value if isinstance(value, (list, tuple)) else [value]:
         if isinstance(entry, str) and entry.strip():
             out.append(entry.strip())
             continue
