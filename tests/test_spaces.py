@@ -79,6 +79,10 @@ def test_nested_dict_and_tuple_keep_a_fixed_order():
         spec.encode(np.zeros(6))
     with pytest.raises(EnvError, match="observation does not fit Dict"):
         spec.is_batched({"zeta": 1})
+    box = ObsSpec.from_space(S.Box(-1, 1, (4,), np.float32))
+    for wrong in (np.zeros(3), "abc"):  # what predict() hands it: a wrong size, not a number
+        with pytest.raises(EnvError, match=r"observation does not fit Box\(4,\)"):
+            box.encode(wrong)
 
 
 def test_a_text_entry_is_dropped_with_one_warning():

@@ -281,17 +281,17 @@ class ObsSpec:
     def encode(self, obs: Any, batched: bool = False) -> Union[np.ndarray, Dict[str, np.ndarray]]:
         """Without images: a float32 array (dim,) or, with ``batched``, (n, dim). With images: a dict of
         such arrays, the vector under ``"vector"`` (where dim > 0) and each image as uint8 (C, H, W)."""
-        if self._box:
-            arr = np.asarray(obs, dtype=np.float32)
-            return arr.reshape(-1, self.dim) if batched else arr.reshape(self.dim)
-        parts, images = [], {}
         try:
+            if self._box:
+                arr = np.asarray(obs, dtype=np.float32)
+                return arr.reshape(-1, self.dim) if batched else arr.reshape(self.dim)
+            parts, images = [], {}
             for path, encode, _, key in self._encoders:
                 if key is None:
                     parts.append(encode(_entry(obs, path)))
                 else:
                     images[key] = encode(_entry(obs, path))
-        except (KeyError, IndexError, TypeError) as exc:
+        except (KeyError, IndexError, TypeError, ValueError) as exc:  # a wrong shape, key or type of value
             raise self._mismatch(exc) from None
         flat = np.concatenate(parts, axis=-1) if parts else None
         if not images:
