@@ -110,7 +110,7 @@ ROWS = [
     ),
     Row(
         "fourrooms",
-        "MiniGrid-FourRooms-v0 (2M steps)",
+        "MiniGrid-FourRooms-v0 (5M steps)",
         "image + direction Dict, four rooms, goal and start at random; rl-baselines3-zoo's SB3 PPO: 0.573 at 5M",
         "mean return >= 0.573 (the zoo's figure, at 5M)",
         "mean_return",

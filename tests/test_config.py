@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from ppolearn.config import (
@@ -79,6 +81,16 @@ def test_every_preset_is_valid():
     assert {"CartPole-v1", "Acrobot-v1", "Pendulum-v1"} <= set(list_presets())
     for env_id in list_presets():
         build_config(load_preset(env_id))
+
+
+def test_every_benchmark_config_is_valid():
+    """The configs BENCHMARKS.md's commands pass with --config (over the env's preset) build as they are."""
+    configs = sorted((Path(__file__).resolve().parent.parent / "benchmarks" / "configs").glob("*.yaml"))
+    assert configs
+    for path in configs:
+        env_id = path.stem.split("_")[0]  # FrozenLake-v1_8x8.yaml: FrozenLake-v1
+        preset = load_preset(env_id) if env_id in list_presets() else {}
+        assert build_config({**preset, **load_yaml(path)}).total_timesteps > 0, path
 
 
 def test_yaml_errors_are_one_line(tmp_path):
