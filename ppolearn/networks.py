@@ -63,7 +63,7 @@ def tanh(x: torch.Tensor) -> torch.Tensor:
 
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
 _FUNCTIONS = {"tanh": tanh, "relu": torch.relu, "elu": F.elu}
-_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 # A masked logit: finite (not -inf) so that 0 * log p stays 0 in the entropy; exp of it underflows to 0.
 MASKED_LOGIT = -1e8
 
@@ -83,11 +83,12 @@ class MLP(nn.Sequential):
             layers += [_init(nn.Linear(a, b), math.sqrt(2), ortho_init), _ACTIVATIONS[activation]()]
         layers.append(_init(nn.Linear(sizes[-2], sizes[-1]), out_gain, ortho_init))
         super().__init__(*layers)
+        self.activation = activation
         self._act = _FUNCTIONS[activation]
-        self._linears = [m for m in self if isinstance(m, nn.Linear)]
+        self.linears = [m for m in self if isinstance(m, nn.Linear)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        *hidden, head = self._linears
+        *hidden, head = self.linears
         for layer in hidden:
             x = self._act(F.linear(x, layer.weight, layer.bias))
         return F.linear(x, head.weight, head.bias)
@@ -199,7 +200,7 @@ class GaussianActor(Actor):
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         mean, log_std = self._mean_log_std(obs)
         log_prob = self._log_prob((actions - mean) / log_std.exp(), log_std)
-        entropy = (0.5 + _LOG_SQRT_2PI + log_std).sum().expand(obs.shape[0])
+        entropy = (0.5 + LOG_SQRT_2PI + log_std).sum().expand(obs.shape[0])
         return log_prob, entropy
 
     def mode(self, obs: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -209,7 +210,7 @@ class GaussianActor(Actor):
     def _log_prob(z: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
         """log N(a; mean, std) summed over action dims, from z = (a - mean) / std: -z^2/2 - log std - log
         sqrt(2 pi), as one fused multiply-add (fewer ops to run and to differentiate)."""
-        return torch.addcmul(-_LOG_SQRT_2PI - log_std, z, z, value=-0.5).sum(-1)
+        return torch.addcmul(-LOG_SQRT_2PI - log_std, z, z, value=-0.5).sum(-1)
 
 
 class CategoricalActor(Actor):

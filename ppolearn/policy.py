@@ -32,6 +32,7 @@ from ppolearn.envs.obs import Obs
 from ppolearn.envs.spaces import ActionSpec, ObsSpec
 from ppolearn.memory import MemoryCore
 from ppolearn.networks import Actor, Critic, build_actor
+from ppolearn.numpy_policy import NumpyPolicy
 
 # What the update hands a recurrent policy with a minibatch of whole env sequences: the hidden state each
 # env's rollout started from (n, S), and where episodes ended (T * n bools, time-major like the observations)
@@ -53,6 +54,10 @@ class Policy(nn.Module):
         # than a 64-wide layer, and these are read several times per environment step and per minibatch
         # (a tuple: nn.Module would register modules assigned one by one a second time)
         self._parts = (encoder, actor, critic)
+        # the rollout's step in numpy where it can run there (ppolearn/numpy_policy.py): no encoder, no memory
+        self._numpy: Optional[NumpyPolicy] = None
+        if encoder is None and not self.is_recurrent and NumpyPolicy.supports(actor):
+            self._numpy = NumpyPolicy(actor, critic)
 
     def features(self, obs: Obs) -> torch.Tensor:
         """What the heads read: the encoder's output, or the (normalised) vector itself where there is none."""
@@ -63,6 +68,8 @@ class Policy(nn.Module):
         self, obs: Obs, generator: Optional[torch.Generator] = None, mask: Optional[torch.Tensor] = None
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """A sampled action, its log-probability and V(s), from one pass of the encoder (the rollout's step)."""
+        if self._numpy is not None and self._numpy.fits(obs):
+            return self._numpy.act(obs, generator, mask)
         features = self.features(obs)
         action, log_prob = self._parts[1].sample(features, generator, mask)
         return action, log_prob, self._parts[2](features)
@@ -75,6 +82,8 @@ class Policy(nn.Module):
 
     def value(self, obs: Obs) -> torch.Tensor:
         """V(s)."""
+        if self._numpy is not None and self._numpy.fits(obs):
+            return self._numpy.value(obs)
         return self._parts[2](self.features(obs))
 
     def evaluate(
@@ -92,6 +101,8 @@ class Policy(nn.Module):
 
     def mode(self, obs: Obs, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """The most likely action."""
+        if self._numpy is not None and self._numpy.fits(obs):
+            return self._numpy.mode(obs, mask)
         return self._parts[1].mode(self.features(obs), mask)
 
     # --- the memory core's interface (rsl_rl's); feed-forward: nothing to keep --------------------------
