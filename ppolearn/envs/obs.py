@@ -60,4 +60,5 @@ def obs_tensor(encoded: Union[np.ndarray, Dict[str, np.ndarray]], device: torch.
     if isinstance(encoded, dict):
         return {key: obs_tensor(part, device) for key, part in encoded.items()}
     dtype = np.uint8 if encoded.dtype == np.uint8 else np.float32
-    return torch.from_numpy(np.ascontiguousarray(encoded, dtype=dtype)).to(device, non_blocking=True)
+    tensor = torch.from_numpy(np.ascontiguousarray(encoded, dtype=dtype))
+    return tensor if device.type == "cpu" else tensor.to(device, non_blocking=True)

@@ -139,6 +139,7 @@ class GymVecEnv:
         self.env_id = env_id_of(env)
         self.num_envs = num_envs
         self.device = torch.device(device)
+        self._on_cpu = self.device.type == "cpu"
         if isinstance(env, gym.Env):
             if success is not None:
                 env = SuccessInfo(env, success)
@@ -209,7 +210,8 @@ class GymVecEnv:
 
     def _tensor(self, array: np.ndarray, dtype: np.dtype = np.float32) -> torch.Tensor:
         # from_numpy shares memory (no copy on CPU); every array handed over here is freshly made per step
-        return torch.from_numpy(np.ascontiguousarray(array, dtype=dtype)).to(self.device, non_blocking=True)
+        tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=dtype))
+        return tensor if self._on_cpu else tensor.to(self.device, non_blocking=True)
 
     def reset(self, seed: Optional[int] = None) -> torch.Tensor:
         try:
@@ -226,7 +228,9 @@ class GymVecEnv:
         return obs_tensor(self._encode(obs, batched=True), self.device)
 
     def step(self, actions: torch.Tensor) -> StepResult:
-        env_actions = self.action_spec.to_env(actions.detach().cpu().numpy(), batched=True)
+        if not actions.is_cpu or actions.requires_grad:
+            actions = actions.detach().cpu()
+        env_actions = self.action_spec.to_env(actions.numpy(), batched=True)
         try:
             if self._sync:
                 obs, reward, terminated, truncated, finals, infos = self._step_each(env_actions)
@@ -294,7 +298,10 @@ class GymVecEnv:
             rows.append(obs)
             infos.append(info)
         space = self.single_observation_space
-        batch = concatenate(space, rows, create_empty_array(space, n))
+        if isinstance(space, gym.spaces.Box):  # what concatenate() does for a Box, without its dispatch
+            batch = np.stack(rows, out=np.empty((n, *space.shape), dtype=space.dtype))
+        else:
+            batch = concatenate(space, rows, create_empty_array(space, n))
         merged: Dict[str, Any] = {}
         if self._mask_source == "info" and any("action_mask" in info for info in infos):
             merged["action_mask"] = [info.get("action_mask") for info in infos]
@@ -328,8 +335,7 @@ class GymVecEnv:
 
     def _finite(self, array: np.ndarray, what: str) -> np.ndarray:
         """The array if finite; else sanitised (when asked) or a clear error naming the step."""
-        bad = ~np.isfinite(array)
-        if not bad.any():
+        if np.isfinite(array).all():
             return array
         if not self.sanitize_nonfinite:
             raise EnvError(
