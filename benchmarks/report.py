@@ -87,9 +87,13 @@ def _throughput(rows: List[Dict[str, Any]]) -> str:
     }
     if med["sb3"][0] and med["ppolearn"][0]:
         wall, cpu = med["ppolearn"][0] / med["sb3"][0], med["ppolearn"][1] / med["sb3"][1]
+        pairs = {(r["seed"], r["lib"]): r["steps_per_s"] for r in rows}
+        seeds = [seed for seed, lib in pairs if lib == "sb3" and (seed, "ppolearn") in pairs]
+        ratios = [pairs[(seed, "ppolearn")] / pairs[(seed, "sb3")] for seed in seeds]
         out.append(
             f"\nMedian steps/s: ppolearn {_fmt(med['ppolearn'][0])} vs SB3 {_fmt(med['sb3'][0])}: "
-            f"**{wall:.2f}x** wall-clock, **{cpu:.2f}x** CPU time (goal: 2.0x).\n"
+            f"**{wall:.2f}x** wall-clock, **{cpu:.2f}x** CPU time (goal: 2.0x). Each alternated pair, "
+            f"wall-clock: {', '.join(f'{x:.2f}x' for x in ratios)}.\n"
         )
     return "\n".join(out) + "\n"
 
