@@ -3,7 +3,7 @@
 Why: every torch op costs a few microseconds of dispatch whatever its size, and one rollout step of a few
 environments through actor and critic is about twenty such ops, more than the arithmetic. numpy's ops cost a
 fraction of that. On Pendulum with the zoo's settings (4 environments, 64x64 networks) a rollout of 4,096
-steps went from 292-304 ms to 208-214 ms, about a tenth of the whole training time (docs/performance.md).
+steps went from 281-304 ms to 208-215 ms, about a tenth of the whole training time (docs/performance.md).
 
 What runs here is the torch policy's own forward, on numpy views of the same parameters, so it always sees the
 current weights. The noise still comes from the run's torch generator, so a seed draws the same random numbers
@@ -67,6 +67,7 @@ class NumpyPolicy:
     def __init__(self, actor: Actor, critic: Critic) -> None:
         self.actor, self.critic = actor, critic
         self._gaussian = isinstance(actor, GaussianActor)
+        self._scaled = self._gaussian and actor.scaled  # mapped onto the action bounds: fixed at construction
         self._actor_net: MLP = actor.mean_net if self._gaussian else actor.logits_net
         nets = (self._actor_net, critic.net)
         self._params = [p for net in nets for layer in net.linears for p in (layer.weight, layer.bias)]
@@ -106,7 +107,6 @@ class NumpyPolicy:
             }
             if self._gaussian:
                 views["log_std"] = self.actor.log_std.detach().numpy()
-                views["scaled"] = self.actor.scaled
                 views["center"] = self.actor.action_center.numpy()
                 views["half"] = self.actor.action_half.numpy()
                 views["log_half"] = self.actor.action_log_half.numpy()
@@ -116,13 +116,13 @@ class NumpyPolicy:
     def _head(self, views: Dict[str, Any], x: np.ndarray) -> np.ndarray:
         """The actor network's output: the Gaussian's mean in the environment's units, or the logits."""
         out = _forward(views["actor"], self._act_fns[0], x)
-        if self._gaussian and views["scaled"]:
+        if self._scaled:
             out = views["center"] + out * views["half"]
         return out
 
     def _log_std(self, views: Dict[str, Any]) -> np.ndarray:
         log_std = views["log_std"]
-        return log_std + views["log_half"] if views["scaled"] else log_std
+        return log_std + views["log_half"] if self._scaled else log_std
 
     def act(
         self, obs: torch.Tensor, generator: Optional[torch.Generator], mask: Optional[torch.Tensor]

@@ -59,6 +59,10 @@ class Policy(nn.Module):
         if encoder is None and not self.is_recurrent and NumpyPolicy.supports(actor):
             self._numpy = NumpyPolicy(actor, critic)
 
+    def _in_numpy(self, obs: Obs) -> Optional[NumpyPolicy]:
+        """The numpy version of this policy where this call can run there, else None (the torch path)."""
+        return self._numpy if self._numpy is not None and self._numpy.fits(obs) else None
+
     def features(self, obs: Obs) -> torch.Tensor:
         """What the heads read: the encoder's output, or the (normalised) vector itself where there is none."""
         encoder = self._parts[0]
@@ -68,8 +72,9 @@ class Policy(nn.Module):
         self, obs: Obs, generator: Optional[torch.Generator] = None, mask: Optional[torch.Tensor] = None
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """A sampled action, its log-probability and V(s), from one pass of the encoder (the rollout's step)."""
-        if self._numpy is not None and self._numpy.fits(obs):
-            return self._numpy.act(obs, generator, mask)
+        numpy_policy = self._in_numpy(obs)
+        if numpy_policy is not None:
+            return numpy_policy.act(obs, generator, mask)
         features = self.features(obs)
         action, log_prob = self._parts[1].sample(features, generator, mask)
         return action, log_prob, self._parts[2](features)
@@ -82,8 +87,9 @@ class Policy(nn.Module):
 
     def value(self, obs: Obs) -> torch.Tensor:
         """V(s)."""
-        if self._numpy is not None and self._numpy.fits(obs):
-            return self._numpy.value(obs)
+        numpy_policy = self._in_numpy(obs)
+        if numpy_policy is not None:
+            return numpy_policy.value(obs)
         return self._parts[2](self.features(obs))
 
     def evaluate(
@@ -101,8 +107,9 @@ class Policy(nn.Module):
 
     def mode(self, obs: Obs, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """The most likely action."""
-        if self._numpy is not None and self._numpy.fits(obs):
-            return self._numpy.mode(obs, mask)
+        numpy_policy = self._in_numpy(obs)
+        if numpy_policy is not None:
+            return numpy_policy.mode(obs, mask)
         return self._parts[1].mode(self.features(obs), mask)
 
     # --- the memory core's interface (rsl_rl's); feed-forward: nothing to keep --------------------------

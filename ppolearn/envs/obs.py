@@ -59,6 +59,12 @@ def obs_tensor(encoded: Union[np.ndarray, Dict[str, np.ndarray]], device: torch.
 
     if isinstance(encoded, dict):
         return {key: obs_tensor(part, device) for key, part in encoded.items()}
-    dtype = np.uint8 if encoded.dtype == np.uint8 else np.float32
-    tensor = torch.from_numpy(np.ascontiguousarray(encoded, dtype=dtype))
+    return array_tensor(encoded, np.uint8 if encoded.dtype == np.uint8 else np.float32, device)
+
+
+def array_tensor(array: np.ndarray, dtype: type, device: torch.device) -> torch.Tensor:
+    """``array`` as a ``dtype`` tensor on ``device``. from_numpy shares memory: on the CPU no copy is made where
+    the array already has that dtype and is contiguous, and no ``.to()`` is called (a no-op that still costs a
+    dispatch per step)."""
+    tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=dtype))
     return tensor if device.type == "cpu" else tensor.to(device, non_blocking=True)

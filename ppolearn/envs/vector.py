@@ -26,7 +26,7 @@ from gymnasium.vector.utils import concatenate, create_empty_array
 
 from ppolearn.envs.extras import env_failure
 from ppolearn.envs.make import EnvSpec, env_id_of
-from ppolearn.envs.obs import Obs, obs_assign, obs_map, obs_tensor
+from ppolearn.envs.obs import Obs, array_tensor, obs_assign, obs_map, obs_tensor
 from ppolearn.envs.spaces import VECTOR_KEY, ActionSpec, ObsSpec
 from ppolearn.envs.success import SuccessInfo
 from ppolearn.envs.wrappers import WrapperEntry, configured_factory
@@ -139,7 +139,6 @@ class GymVecEnv:
         self.env_id = env_id_of(env)
         self.num_envs = num_envs
         self.device = torch.device(device)
-        self._on_cpu = self.device.type == "cpu"
         if isinstance(env, gym.Env):
             if success is not None:
                 env = SuccessInfo(env, success)
@@ -210,8 +209,7 @@ class GymVecEnv:
 
     def _tensor(self, array: np.ndarray, dtype: np.dtype = np.float32) -> torch.Tensor:
         # from_numpy shares memory (no copy on CPU); every array handed over here is freshly made per step
-        tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=dtype))
-        return tensor if self._on_cpu else tensor.to(self.device, non_blocking=True)
+        return array_tensor(array, dtype, self.device)
 
     def reset(self, seed: Optional[int] = None) -> torch.Tensor:
         try:
